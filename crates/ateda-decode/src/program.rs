@@ -1,0 +1,341 @@
+//! A decoding program compiled once per writer schema.
+//!
+//! The program walks the Avro binary encoding of one datum and appends each
+//! value straight into the matching bronze column, resolving the writer's
+//! schema onto the table's by field name (Avro schema resolution): unions in
+//! any branch order, fields the writer lacks become null, `int`->`long` and
+//! `float`->`double` promotions. A writer field the table does not have is a
+//! compile error, never a silent drop.
+
+use std::collections::HashMap;
+
+use apache_avro::Schema;
+use arrow_schema::{DataType, Fields};
+
+use crate::DecodeError;
+use crate::columns::Col;
+use crate::primitives::{read_bytes, read_fixed, read_int, read_long};
+
+/// One decoding step.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// The `null` type: nothing encoded.
+    Null,
+    /// boolean
+    Bool,
+    /// int into an int column
+    Int,
+    /// int promoted into a long column
+    IntToLong,
+    /// long
+    Long,
+    /// float (bit for bit)
+    Float,
+    /// float promoted into a double column
+    FloatToDouble,
+    /// double (bit for bit)
+    Double,
+    /// UTF-8 string (validated)
+    Str,
+    /// raw bytes
+    Bytes,
+    /// A record: each writer field with the index of its target child, and
+    /// the target children the writer lacks (filled with null).
+    Record(Vec<(Op, Option<usize>)>, Vec<usize>),
+    /// An array of items.
+    Array(Box<Op>),
+    /// A union: one op per branch, all writing into the same column.
+    Union(Vec<Op>),
+}
+
+/// Resolves named-type references while compiling.
+#[derive(Default)]
+pub struct Names(HashMap<String, Schema>);
+
+impl Names {
+    /// Remembers a named record so later references resolve.
+    pub fn register(&mut self, schema: &Schema) {
+        if let Schema::Record(r) = schema {
+            self.0.insert(r.name.name.clone(), schema.clone());
+            self.0.insert(r.name.fullname(None), schema.clone());
+        }
+    }
+
+    /// Follows a named-type reference.
+    pub fn resolve<'a>(&'a self, schema: &'a Schema, path: &str) -> Result<&'a Schema, DecodeError> {
+        match schema {
+            Schema::Ref { name } => self
+                .0
+                .get(&name.fullname(None))
+                .or_else(|| self.0.get(&name.name))
+                .ok_or_else(|| DecodeError::Schema(format!("{path}: unknown named type {}", name.name))),
+            other => Ok(other),
+        }
+    }
+}
+
+fn mismatch(path: &str, writer: &Schema, target: &DataType) -> DecodeError {
+    let w = match writer {
+        Schema::Record(_) => "record".to_string(),
+        Schema::Array(_) => "array".to_string(),
+        Schema::Union(_) => "union".to_string(),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    DecodeError::Schema(format!("{path}: writer type {w} cannot be stored in bronze column type {target}"))
+}
+
+/// Compiles the decoding of `writer` into a column of type `target`
+/// (`None`: the value is read and discarded).
+pub fn compile(
+    writer: &Schema,
+    target: Option<&DataType>,
+    names: &mut Names,
+    path: &str,
+) -> Result<Op, DecodeError> {
+    names.register(writer);
+    let writer = names.resolve(writer, path)?.clone();
+    let Some(target) = target else {
+        return compile_skip(&writer, names, path);
+    };
+    Ok(match (&writer, target) {
+        (Schema::Null, _) => Op::Null,
+        (Schema::Boolean, DataType::Boolean) => Op::Bool,
+        (Schema::Int, DataType::Int32) => Op::Int,
+        (Schema::Int, DataType::Int64) => Op::IntToLong,
+        (Schema::Long, DataType::Int64) => Op::Long,
+        (Schema::Float, DataType::Float32) => Op::Float,
+        (Schema::Float, DataType::Float64) => Op::FloatToDouble,
+        (Schema::Double, DataType::Float64) => Op::Double,
+        (Schema::String, DataType::Utf8) => Op::Str,
+        (Schema::Bytes, DataType::LargeBinary) => Op::Bytes,
+        (Schema::Union(u), _) => Op::Union(
+            u.variants()
+                .iter()
+                .map(|b| compile(b, Some(target), names, path))
+                .collect::<Result<_, _>>()?,
+        ),
+        (Schema::Array(a), DataType::List(item)) => Op::Array(Box::new(compile(
+            &a.items,
+            Some(item.data_type()),
+            names,
+            &format!("{path}[]"),
+        )?)),
+        (Schema::Record(r), DataType::Struct(fields)) => {
+            let fields_ops = r
+                .fields
+                .iter()
+                .map(|f| {
+                    let child_path = format!("{path}.{}", f.name);
+                    let (idx, child) = fields.find(&f.name).ok_or_else(|| {
+                        DecodeError::Schema(format!("{child_path}: field is not in the bronze table schema"))
+                    })?;
+                    Ok((compile(&f.schema, Some(child.data_type()), names, &child_path)?, Some(idx)))
+                })
+                .collect::<Result<Vec<_>, DecodeError>>()?;
+            Op::Record(fields_ops, absent(fields, r.fields.iter().map(|f| f.name.as_str())))
+        }
+        (w, t) => return Err(mismatch(path, w, t)),
+    })
+}
+
+/// Target children that no writer field fills.
+pub fn absent<'a>(fields: &Fields, present: impl Iterator<Item = &'a str>) -> Vec<usize> {
+    let present: Vec<&str> = present.collect();
+    fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !present.contains(&f.name().as_str()))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn compile_skip(writer: &Schema, names: &mut Names, path: &str) -> Result<Op, DecodeError> {
+    Ok(match writer {
+        Schema::Null => Op::Null,
+        Schema::Boolean => Op::Bool,
+        Schema::Int | Schema::Date | Schema::TimeMillis => Op::Int,
+        Schema::Long
+        | Schema::TimeMicros
+        | Schema::TimestampMillis
+        | Schema::TimestampMicros
+        | Schema::TimestampNanos
+        | Schema::LocalTimestampMillis
+        | Schema::LocalTimestampMicros
+        | Schema::LocalTimestampNanos => Op::Long,
+        Schema::Float => Op::Float,
+        Schema::Double => Op::Double,
+        Schema::String => Op::Bytes,
+        Schema::Bytes => Op::Bytes,
+        Schema::Union(u) => Op::Union(
+            u.variants()
+                .iter()
+                .map(|b| compile(b, None, names, path))
+                .collect::<Result<_, _>>()?,
+        ),
+        Schema::Array(a) => Op::Array(Box::new(compile(&a.items, None, names, path)?)),
+        Schema::Record(r) => Op::Record(
+            r.fields
+                .iter()
+                .map(|f| Ok((compile(&f.schema, None, names, &format!("{path}.{}", f.name))?, None)))
+                .collect::<Result<_, DecodeError>>()?,
+            Vec::new(),
+        ),
+        other => return Err(DecodeError::Schema(format!("{path}: unsupported Avro type {other:?}"))),
+    })
+}
+
+/// Decodes one value with `op`, appending to `col` (or discarding it when
+/// `col` is `None`).
+pub fn decode(op: &Op, buf: &mut &[u8], col: Option<&mut Col>) -> Result<(), DecodeError> {
+    match op {
+        Op::Null => {
+            if let Some(c) = col {
+                c.push_null();
+            }
+        }
+        Op::Bool => {
+            let [b] = read_fixed::<1>(buf)?;
+            if b > 1 {
+                return Err(DecodeError::Invalid(format!("boolean byte {b}")));
+            }
+            if let Some(Col::Bool(x, v)) = col {
+                x.append(b == 1);
+                push_valid(v);
+            }
+        }
+        Op::Int => {
+            let x = read_int(buf)?;
+            if let Some(c) = col {
+                expect(c.push_i32(x))?;
+            }
+        }
+        Op::IntToLong => {
+            let x = read_int(buf)?;
+            if let Some(c) = col {
+                expect(c.push_i64(i64::from(x)))?;
+            }
+        }
+        Op::Long => {
+            let x = read_long(buf)?;
+            if let Some(c) = col {
+                expect(c.push_i64(x))?;
+            }
+        }
+        Op::Float => {
+            let x = f32::from_le_bytes(read_fixed::<4>(buf)?);
+            if let Some(Col::F32(xs, v)) = col {
+                xs.push(x);
+                push_valid(v);
+            }
+        }
+        Op::FloatToDouble => {
+            let x = f32::from_le_bytes(read_fixed::<4>(buf)?);
+            if let Some(Col::F64(xs, v)) = col {
+                xs.push(f64::from(x));
+                push_valid(v);
+            }
+        }
+        Op::Double => {
+            let x = f64::from_le_bytes(read_fixed::<8>(buf)?);
+            if let Some(Col::F64(xs, v)) = col {
+                xs.push(x);
+                push_valid(v);
+            }
+        }
+        Op::Str => {
+            let s = read_bytes(buf)?;
+            if let Some(c) = col {
+                std::str::from_utf8(s).map_err(|e| DecodeError::Invalid(format!("string is not UTF-8: {e}")))?;
+                expect(c.push_bytes(s))?;
+            }
+        }
+        Op::Bytes => {
+            let s = read_bytes(buf)?;
+            if let Some(c) = col {
+                expect(c.push_bytes(s))?;
+            }
+        }
+        Op::Union(branches) => {
+            let idx = read_long(buf)?;
+            let branch = usize::try_from(idx)
+                .ok()
+                .and_then(|i| branches.get(i))
+                .ok_or_else(|| DecodeError::Invalid(format!("union branch {idx} out of range")))?;
+            decode(branch, buf, col)?;
+        }
+        Op::Array(item) => match col {
+            Some(Col::List(offsets, child, v)) => {
+                decode_blocks(buf, |b| decode(item, b, Some(child)))?;
+                offsets.push(i32::try_from(child.len()).map_err(|_| DecodeError::Invalid("list too long".into()))?);
+                push_valid(v);
+            }
+            Some(_) => return Err(DecodeError::Invalid("array into a non-list column".into())),
+            None => decode_blocks(buf, |b| decode(item, b, None))?,
+        },
+        Op::Record(fields, missing) => match col {
+            Some(Col::Struct(children, v)) => {
+                for (op, idx) in fields {
+                    let target = match idx {
+                        Some(i) => children.get_mut(*i),
+                        None => None,
+                    };
+                    decode(op, buf, target)?;
+                }
+                for &i in missing {
+                    if let Some(c) = children.get_mut(i) {
+                        c.push_null();
+                    }
+                }
+                push_valid(v);
+            }
+            Some(_) => return Err(DecodeError::Invalid("record into a non-struct column".into())),
+            None => {
+                for (op, _) in fields {
+                    decode(op, buf, None)?;
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+#[inline]
+fn push_valid(v: &mut crate::columns::Validity) {
+    v.push_valid();
+}
+
+#[inline]
+fn expect(ok: bool) -> Result<(), DecodeError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(DecodeError::Invalid("value does not fit its column".into()))
+    }
+}
+
+/// Reads Avro array/map blocks, calling `item` once per element.
+pub fn decode_blocks(
+    buf: &mut &[u8],
+    mut item: impl FnMut(&mut &[u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    loop {
+        let count = read_long(buf)?;
+        if count == 0 {
+            return Ok(());
+        }
+        let count = if count < 0 {
+            let _bytes = read_long(buf)?;
+            count.unsigned_abs()
+        } else {
+            count as u64
+        };
+        // Each element takes at least one byte unless it is null/empty record:
+        // bound the loop by the remaining input to reject absurd counts fast.
+        if count > (buf.len() as u64).saturating_mul(8) + 1024 {
+            return Err(DecodeError::Invalid(format!("array block count {count} exceeds input")));
+        }
+        for _ in 0..count {
+            item(buf)?;
+        }
+    }
+}
