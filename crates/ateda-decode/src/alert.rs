@@ -6,13 +6,13 @@ use std::sync::Arc;
 use apache_avro::Schema;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, SchemaRef};
-use ateda_ztf_schema::{CUTOUTS, NIGHT_COLUMN, night_from_jd};
+use ateda_ztf_schema::{night_from_jd, CUTOUTS, NIGHT_COLUMN};
 
-use crate::DecodeError;
 use crate::columns::Col;
 use crate::ocf::parse_container;
 use crate::primitives::{read_bytes, read_long};
-use crate::program::{Names, Op, absent, compile, decode};
+use crate::program::{absent, compile, decode, Names, Op};
+use crate::DecodeError;
 
 /// One cutout stamp as carried by the packet.
 #[derive(Debug, Clone)]
@@ -104,7 +104,12 @@ impl SchemaCache {
         self.programs.is_empty()
     }
 
-    fn get(&mut self, raw: &[u8], layout: &Layout, table: &SchemaRef) -> Result<Arc<Program>, DecodeError> {
+    fn get(
+        &mut self,
+        raw: &[u8],
+        layout: &Layout,
+        table: &SchemaRef,
+    ) -> Result<Arc<Program>, DecodeError> {
         if let Some(p) = self.programs.get(raw) {
             return p.clone().map_err(DecodeError::Schema);
         }
@@ -148,7 +153,11 @@ impl Layout {
                 .find("jd")
                 .map(|(i, _)| i)
                 .ok_or_else(|| DecodeError::Schema("bronze candidate has no jd".into()))?,
-            _ => return Err(DecodeError::Schema("bronze candidate is not a struct".into())),
+            _ => {
+                return Err(DecodeError::Schema(
+                    "bronze candidate is not a struct".into(),
+                ))
+            }
         };
         let mut uri = [0; 3];
         let mut file_name = [0; 3];
@@ -171,7 +180,13 @@ impl Layout {
     }
 
     fn builder_filled(&self) -> Vec<usize> {
-        let mut v = vec![self.night, self.source, self.version, self.run_id, self.ingested_at];
+        let mut v = vec![
+            self.night,
+            self.source,
+            self.version,
+            self.run_id,
+            self.ingested_at,
+        ];
         v.extend(self.uri);
         v.extend(self.file_name);
         v
@@ -204,15 +219,23 @@ fn compile_cutout(writer: &Schema, names: &mut Names, path: &str) -> Result<Cuto
             }
             CutoutOp::Record(fields)
         }
-        other => return Err(DecodeError::Schema(format!("{path}: cutout of type {other:?}"))),
+        other => {
+            return Err(DecodeError::Schema(format!(
+                "{path}: cutout of type {other:?}"
+            )))
+        }
     })
 }
 
 fn compile_program(raw: &[u8], layout: &Layout, table: &SchemaRef) -> Result<Program, DecodeError> {
-    let text = std::str::from_utf8(raw).map_err(|e| DecodeError::Schema(format!("schema is not UTF-8: {e}")))?;
-    let schema = Schema::parse_str(text).map_err(|e| DecodeError::Schema(format!("schema does not parse: {e}")))?;
+    let text = std::str::from_utf8(raw)
+        .map_err(|e| DecodeError::Schema(format!("schema is not UTF-8: {e}")))?;
+    let schema = Schema::parse_str(text)
+        .map_err(|e| DecodeError::Schema(format!("schema does not parse: {e}")))?;
     let Schema::Record(record) = &schema else {
-        return Err(DecodeError::Schema("top-level writer schema is not a record".into()));
+        return Err(DecodeError::Schema(
+            "top-level writer schema is not a record".into(),
+        ));
     };
     let version = record
         .attributes
@@ -225,24 +248,43 @@ fn compile_program(raw: &[u8], layout: &Layout, table: &SchemaRef) -> Result<Pro
     let mut top = Vec::with_capacity(record.fields.len());
     for f in &record.fields {
         if let Some(kind) = CUTOUTS.iter().position(|(name, _)| *name == f.name) {
-            top.push(TopOp::Cutout(kind, compile_cutout(&f.schema, &mut names, &f.name)?));
+            top.push(TopOp::Cutout(
+                kind,
+                compile_cutout(&f.schema, &mut names, &f.name)?,
+            ));
             continue;
         }
         let idx = table
             .index_of(&f.name)
             .ok()
             .filter(|i| !filled.contains(i))
-            .ok_or_else(|| DecodeError::Schema(format!("{}: field is not in the bronze table schema", f.name)))?;
-        let op = compile(&f.schema, Some(table.field(idx).data_type()), &mut names, &f.name)?;
+            .ok_or_else(|| {
+                DecodeError::Schema(format!(
+                    "{}: field is not in the bronze table schema",
+                    f.name
+                ))
+            })?;
+        let op = compile(
+            &f.schema,
+            Some(table.field(idx).data_type()),
+            &mut names,
+            &f.name,
+        )?;
         top.push(TopOp::Column(idx, op));
     }
-    if !top.iter().any(|t| matches!(t, TopOp::Column(i, _) if *i == layout.candid)) {
+    if !top
+        .iter()
+        .any(|t| matches!(t, TopOp::Column(i, _) if *i == layout.candid))
+    {
         return Err(DecodeError::Schema("writer schema has no candid".into()));
     }
-    let absent_top = absent(table.fields(), record.fields.iter().map(|f| f.name.as_str()))
-        .into_iter()
-        .filter(|i| !filled.contains(i))
-        .collect();
+    let absent_top = absent(
+        table.fields(),
+        record.fields.iter().map(|f| f.name.as_str()),
+    )
+    .into_iter()
+    .filter(|i| !filled.contains(i))
+    .collect();
     Ok(Program {
         version,
         top,
@@ -258,7 +300,9 @@ fn decode_cutout(op: &CutoutOp, buf: &mut &[u8]) -> Result<Option<Stamp>, Decode
             let branch = usize::try_from(idx)
                 .ok()
                 .and_then(|i| branches.get(i))
-                .ok_or_else(|| DecodeError::Invalid(format!("cutout union branch {idx} out of range")))?;
+                .ok_or_else(|| {
+                    DecodeError::Invalid(format!("cutout union branch {idx} out of range"))
+                })?;
             decode_cutout(branch, buf)
         }
         CutoutOp::Record(fields) => {
@@ -271,7 +315,9 @@ fn decode_cutout(op: &CutoutOp, buf: &mut &[u8]) -> Result<Option<Stamp>, Decode
                     CutoutField::FileName => {
                         let s = read_bytes(buf)?;
                         stamp.file_name = std::str::from_utf8(s)
-                            .map_err(|e| DecodeError::Invalid(format!("cutout fileName is not UTF-8: {e}")))?
+                            .map_err(|e| {
+                                DecodeError::Invalid(format!("cutout fileName is not UTF-8: {e}"))
+                            })?
                             .to_string();
                     }
                     CutoutField::StampData => stamp.data = read_bytes(buf)?.to_vec(),
@@ -344,7 +390,9 @@ impl AlertBatchBuilder {
 
     fn add_member_inner(&mut self, source: &str, bytes: &[u8]) -> Result<usize, DecodeError> {
         let container = parse_container(bytes)?;
-        let program = self.cache.get(container.schema, &self.layout, &self.schema)?;
+        let program = self
+            .cache
+            .get(container.schema, &self.layout, &self.schema)?;
         let mut n = 0;
         for block in &container.blocks {
             let mut buf: &[u8] = &block.data;
@@ -367,7 +415,12 @@ impl AlertBatchBuilder {
         Ok(n)
     }
 
-    fn decode_alert(&mut self, program: &Program, buf: &mut &[u8], source: &str) -> Result<(), DecodeError> {
+    fn decode_alert(
+        &mut self,
+        program: &Program,
+        buf: &mut &[u8],
+        source: &str,
+    ) -> Result<(), DecodeError> {
         let mut stamps: [Option<Stamp>; 3] = [None, None, None];
         for op in &program.top {
             match op {
@@ -386,9 +439,9 @@ impl AlertBatchBuilder {
             Col::Struct(children, _) => children.get(l.jd).and_then(Col::last_f64),
             _ => None,
         };
-        let night = jd
-            .and_then(night_from_jd)
-            .ok_or_else(|| DecodeError::Invalid(format!("candidate.jd is missing or not finite ({jd:?})")))?;
+        let night = jd.and_then(night_from_jd).ok_or_else(|| {
+            DecodeError::Invalid(format!("candidate.jd is missing or not finite ({jd:?})"))
+        })?;
         for (i, (_, kind)) in CUTOUTS.iter().enumerate() {
             match &stamps[i] {
                 Some(s) => {
@@ -439,7 +492,9 @@ impl AlertBatchBuilder {
 
 fn with_record(e: DecodeError, record: usize) -> DecodeError {
     match e {
-        DecodeError::Truncated => DecodeError::Invalid(format!("record {record}: input ends inside a value (truncated)")),
+        DecodeError::Truncated => DecodeError::Invalid(format!(
+            "record {record}: input ends inside a value (truncated)"
+        )),
         DecodeError::Invalid(s) => DecodeError::Invalid(format!("record {record}: {s}")),
         other => other,
     }

@@ -65,7 +65,9 @@ impl Validity {
 
 /// Error raised when a column cannot be built for a data type.
 pub fn unsupported(dt: &DataType) -> ArrowError {
-    ArrowError::SchemaError(format!("bronze column type {dt} is not supported by the decoder"))
+    ArrowError::SchemaError(format!(
+        "bronze column type {dt} is not supported by the decoder"
+    ))
 }
 
 impl Col {
@@ -79,7 +81,9 @@ impl Col {
             }
             DataType::Float32 => Col::F32(Vec::new(), Validity::new()),
             DataType::Float64 => Col::F64(Vec::new(), Validity::new()),
-            DataType::Utf8 | DataType::LargeBinary => Col::Bytes(vec![0], Vec::new(), Validity::new()),
+            DataType::Utf8 | DataType::LargeBinary => {
+                Col::Bytes(vec![0], Vec::new(), Validity::new())
+            }
             DataType::Struct(fields) => Col::Struct(
                 fields
                     .iter()
@@ -261,25 +265,30 @@ impl Col {
             (Col::Bool(b, v), DataType::Boolean) => {
                 Arc::new(BooleanArray::new(b.finish(), v.finish()))
             }
-            (Col::I32(x, v), DataType::Int32) => {
-                Arc::new(Int32Array::new(ScalarBuffer::from(std::mem::take(x)), v.finish()))
-            }
-            (Col::I32(x, v), DataType::Date32) => {
-                Arc::new(Date32Array::new(ScalarBuffer::from(std::mem::take(x)), v.finish()))
-            }
-            (Col::I64(x, v), DataType::Int64) => {
-                Arc::new(Int64Array::new(ScalarBuffer::from(std::mem::take(x)), v.finish()))
-            }
+            (Col::I32(x, v), DataType::Int32) => Arc::new(Int32Array::new(
+                ScalarBuffer::from(std::mem::take(x)),
+                v.finish(),
+            )),
+            (Col::I32(x, v), DataType::Date32) => Arc::new(Date32Array::new(
+                ScalarBuffer::from(std::mem::take(x)),
+                v.finish(),
+            )),
+            (Col::I64(x, v), DataType::Int64) => Arc::new(Int64Array::new(
+                ScalarBuffer::from(std::mem::take(x)),
+                v.finish(),
+            )),
             (Col::I64(x, v), DataType::Timestamp(TimeUnit::Microsecond, tz)) => Arc::new(
                 TimestampMicrosecondArray::new(ScalarBuffer::from(std::mem::take(x)), v.finish())
                     .with_timezone_opt(tz.clone()),
             ),
-            (Col::F32(x, v), DataType::Float32) => {
-                Arc::new(Float32Array::new(ScalarBuffer::from(std::mem::take(x)), v.finish()))
-            }
-            (Col::F64(x, v), DataType::Float64) => {
-                Arc::new(Float64Array::new(ScalarBuffer::from(std::mem::take(x)), v.finish()))
-            }
+            (Col::F32(x, v), DataType::Float32) => Arc::new(Float32Array::new(
+                ScalarBuffer::from(std::mem::take(x)),
+                v.finish(),
+            )),
+            (Col::F64(x, v), DataType::Float64) => Arc::new(Float64Array::new(
+                ScalarBuffer::from(std::mem::take(x)),
+                v.finish(),
+            )),
             (Col::Bytes(o, d, v), DataType::Utf8) => {
                 let offsets: Vec<i32> = o
                     .iter()

@@ -14,7 +14,9 @@ pub mod ocf;
 pub mod primitives;
 pub mod program;
 
-pub use alert::{AlertBatch, AlertBatchBuilder, AlertStamps, RowContext, SchemaCache, Stamp, StampUri};
+pub use alert::{
+    AlertBatch, AlertBatchBuilder, AlertStamps, RowContext, SchemaCache, Stamp, StampUri,
+};
 
 /// Why a packet could not be decoded. The message is meant for the
 /// quarantine record: it says what is wrong with the input.

@@ -6,8 +6,8 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use crate::DecodeError;
 use crate::primitives::{read_bytes, read_long};
+use crate::DecodeError;
 
 const MAGIC: &[u8; 4] = b"Obj\x01";
 
@@ -80,7 +80,9 @@ pub fn parse_container(bytes: &[u8]) -> Result<Container<'_>, DecodeError> {
         let (data, rest) = buf.split_at(size);
         let (block_sync, rest) = rest.split_at(16);
         if block_sync != sync {
-            return Err(DecodeError::Header("block sync marker does not match header".into()));
+            return Err(DecodeError::Header(
+                "block sync marker does not match header".into(),
+            ));
         }
         buf = rest;
         let data = match codec {

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use apache_avro::Schema;
 use arrow_schema::{DataType, Fields};
 
-use crate::DecodeError;
 use crate::columns::Col;
 use crate::primitives::{read_bytes, read_fixed, read_int, read_long};
+use crate::DecodeError;
 
 /// One decoding step.
 #[derive(Debug, Clone)]
@@ -62,13 +62,19 @@ impl Names {
     }
 
     /// Follows a named-type reference.
-    pub fn resolve<'a>(&'a self, schema: &'a Schema, path: &str) -> Result<&'a Schema, DecodeError> {
+    pub fn resolve<'a>(
+        &'a self,
+        schema: &'a Schema,
+        path: &str,
+    ) -> Result<&'a Schema, DecodeError> {
         match schema {
             Schema::Ref { name } => self
                 .0
                 .get(&name.fullname(None))
                 .or_else(|| self.0.get(&name.name))
-                .ok_or_else(|| DecodeError::Schema(format!("{path}: unknown named type {}", name.name))),
+                .ok_or_else(|| {
+                    DecodeError::Schema(format!("{path}: unknown named type {}", name.name))
+                }),
             other => Ok(other),
         }
     }
@@ -81,7 +87,9 @@ fn mismatch(path: &str, writer: &Schema, target: &DataType) -> DecodeError {
         Schema::Union(_) => "union".to_string(),
         other => format!("{other:?}").to_lowercase(),
     };
-    DecodeError::Schema(format!("{path}: writer type {w} cannot be stored in bronze column type {target}"))
+    DecodeError::Schema(format!(
+        "{path}: writer type {w} cannot be stored in bronze column type {target}"
+    ))
 }
 
 /// Compiles the decoding of `writer` into a column of type `target`
@@ -127,12 +135,20 @@ pub fn compile(
                 .map(|f| {
                     let child_path = format!("{path}.{}", f.name);
                     let (idx, child) = fields.find(&f.name).ok_or_else(|| {
-                        DecodeError::Schema(format!("{child_path}: field is not in the bronze table schema"))
+                        DecodeError::Schema(format!(
+                            "{child_path}: field is not in the bronze table schema"
+                        ))
                     })?;
-                    Ok((compile(&f.schema, Some(child.data_type()), names, &child_path)?, Some(idx)))
+                    Ok((
+                        compile(&f.schema, Some(child.data_type()), names, &child_path)?,
+                        Some(idx),
+                    ))
                 })
                 .collect::<Result<Vec<_>, DecodeError>>()?;
-            Op::Record(fields_ops, absent(fields, r.fields.iter().map(|f| f.name.as_str())))
+            Op::Record(
+                fields_ops,
+                absent(fields, r.fields.iter().map(|f| f.name.as_str())),
+            )
         }
         (w, t) => return Err(mismatch(path, w, t)),
     })
@@ -176,11 +192,20 @@ fn compile_skip(writer: &Schema, names: &mut Names, path: &str) -> Result<Op, De
         Schema::Record(r) => Op::Record(
             r.fields
                 .iter()
-                .map(|f| Ok((compile(&f.schema, None, names, &format!("{path}.{}", f.name))?, None)))
+                .map(|f| {
+                    Ok((
+                        compile(&f.schema, None, names, &format!("{path}.{}", f.name))?,
+                        None,
+                    ))
+                })
                 .collect::<Result<_, DecodeError>>()?,
             Vec::new(),
         ),
-        other => return Err(DecodeError::Schema(format!("{path}: unsupported Avro type {other:?}"))),
+        other => {
+            return Err(DecodeError::Schema(format!(
+                "{path}: unsupported Avro type {other:?}"
+            )))
+        }
     })
 }
 
@@ -245,7 +270,8 @@ pub fn decode(op: &Op, buf: &mut &[u8], col: Option<&mut Col>) -> Result<(), Dec
         Op::Str => {
             let s = read_bytes(buf)?;
             if let Some(c) = col {
-                std::str::from_utf8(s).map_err(|e| DecodeError::Invalid(format!("string is not UTF-8: {e}")))?;
+                std::str::from_utf8(s)
+                    .map_err(|e| DecodeError::Invalid(format!("string is not UTF-8: {e}")))?;
                 expect(c.push_bytes(s))?;
             }
         }
@@ -266,7 +292,10 @@ pub fn decode(op: &Op, buf: &mut &[u8], col: Option<&mut Col>) -> Result<(), Dec
         Op::Array(item) => match col {
             Some(Col::List(offsets, child, v)) => {
                 decode_blocks(buf, |b| decode(item, b, Some(child)))?;
-                offsets.push(i32::try_from(child.len()).map_err(|_| DecodeError::Invalid("list too long".into()))?);
+                offsets.push(
+                    i32::try_from(child.len())
+                        .map_err(|_| DecodeError::Invalid("list too long".into()))?,
+                );
                 push_valid(v);
             }
             Some(_) => return Err(DecodeError::Invalid("array into a non-list column".into())),
@@ -288,7 +317,11 @@ pub fn decode(op: &Op, buf: &mut &[u8], col: Option<&mut Col>) -> Result<(), Dec
                 }
                 push_valid(v);
             }
-            Some(_) => return Err(DecodeError::Invalid("record into a non-struct column".into())),
+            Some(_) => {
+                return Err(DecodeError::Invalid(
+                    "record into a non-struct column".into(),
+                ))
+            }
             None => {
                 for (op, _) in fields {
                     decode(op, buf, None)?;
@@ -332,7 +365,9 @@ pub fn decode_blocks(
         // Each element takes at least one byte unless it is null/empty record:
         // bound the loop by the remaining input to reject absurd counts fast.
         if count > (buf.len() as u64).saturating_mul(8) + 1024 {
-            return Err(DecodeError::Invalid(format!("array block count {count} exceeds input")));
+            return Err(DecodeError::Invalid(format!(
+                "array block count {count} exceeds input"
+            )));
         }
         for _ in 0..count {
             item(buf)?;

@@ -38,7 +38,9 @@ fn every_bundled_packet_decodes() {
     let files = packets();
     for f in &files {
         let bytes = std::fs::read(f).expect("read");
-        let n = b.add_member(&f.display().to_string(), &bytes).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let n = b
+            .add_member(&f.display().to_string(), &bytes)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         assert_eq!(n, 1);
     }
     // 3.2, 3.3 (two spellings), 4.01 and 4.02 writer schemas, each compiled once
@@ -49,14 +51,23 @@ fn every_bundled_packet_decodes() {
     let candid = out.batch.column_by_name("candid").expect("candid");
     let candid = candid.as_any().downcast_ref::<Int64Array>().expect("i64");
     for (i, f) in files.iter().enumerate() {
-        let stem: i64 = f.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()).expect("numeric name");
+        let stem: i64 = f
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse().ok())
+            .expect("numeric name");
         assert_eq!(candid.value(i), stem);
         assert_eq!(out.stamps[i].candid, stem);
-        assert!(out.stamps[i].stamps.iter().all(|s| s.as_ref().is_some_and(|s| s.data.starts_with(&[0x1f, 0x8b]))));
+        assert!(out.stamps[i].stamps.iter().all(|s| s
+            .as_ref()
+            .is_some_and(|s| s.data.starts_with(&[0x1f, 0x8b]))));
     }
     // fp_hists is null for 3.x packets
     let fp = out.batch.column_by_name("fp_hists").expect("fp_hists");
-    let v3 = files.iter().filter(|f| f.to_string_lossy().contains("/v3/")).count();
+    let v3 = files
+        .iter()
+        .filter(|f| f.to_string_lossy().contains("/v3/"))
+        .count();
     assert_eq!(fp.null_count(), v3);
     // drb is null for the 3.2 packet only
     let cand = out.batch.column_by_name("candidate").expect("candidate");
@@ -71,9 +82,14 @@ fn corrupt_input_is_rejected_and_rolled_back() {
     let files = packets();
     let good = std::fs::read(&files[0]).expect("read");
     let mut b = builder();
-    assert!(matches!(b.add_member("junk", b"hello world"), Err(DecodeError::NotAvro)));
+    assert!(matches!(
+        b.add_member("junk", b"hello world"),
+        Err(DecodeError::NotAvro)
+    ));
     for cut in [good.len() / 2, good.len() - 20, 30_000] {
-        let e = b.add_member("cut", &good[..cut]).expect_err("truncated must fail");
+        let e = b
+            .add_member("cut", &good[..cut])
+            .expect_err("truncated must fail");
         assert!(!e.to_string().is_empty());
         assert_eq!(b.len(), 0, "nothing kept from a corrupt member");
     }
@@ -83,7 +99,8 @@ fn corrupt_input_is_rejected_and_rolled_back() {
         bad[pos] ^= 0xff;
         let _ = b.add_member("flipped", &bad);
     }
-    b.add_member("good", &good).expect("good decodes after failures");
+    b.add_member("good", &good)
+        .expect("good decodes after failures");
     let out = b.finish().expect("finish");
     assert!(out.batch.num_rows() >= 1);
 }

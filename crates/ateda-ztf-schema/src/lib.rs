@@ -148,7 +148,10 @@ fn parse_shape(
             })
             .ok_or_else(|| unsupported(format!("unknown type {s}"))),
         Value::Array(branches) => {
-            let non_null: Vec<&Value> = branches.iter().filter(|b| b.as_str() != Some("null")).collect();
+            let non_null: Vec<&Value> = branches
+                .iter()
+                .filter(|b| b.as_str() != Some("null"))
+                .collect();
             match non_null.as_slice() {
                 [one] => parse_shape(one, path, names),
                 _ => Err(unsupported(format!("union {v}"))),
@@ -214,7 +217,11 @@ pub fn parse_alert_schema(text: &str) -> Result<Vec<FieldDef>, SchemaError> {
     }
 }
 
-fn merge_fields(into: &mut Vec<FieldDef>, from: Vec<FieldDef>, path: &str) -> Result<(), SchemaError> {
+fn merge_fields(
+    into: &mut Vec<FieldDef>,
+    from: Vec<FieldDef>,
+    path: &str,
+) -> Result<(), SchemaError> {
     for f in from {
         match into.iter_mut().find(|g| g.name == f.name) {
             None => into.push(f),
@@ -269,7 +276,9 @@ fn to_iceberg_type(shape: &Shape, ids: &mut Ids) -> Type {
         Shape::Array(item) => {
             let id = ids.next();
             let element = to_iceberg_type(item, ids);
-            Type::List(ListType::new(NestedField::list_element(id, element, false).into()))
+            Type::List(ListType::new(
+                NestedField::list_element(id, element, false).into(),
+            ))
         }
     }
 }
@@ -284,7 +293,9 @@ fn to_iceberg_field(f: &FieldDef, ids: &mut Ids) -> NestedFieldRef {
 }
 
 fn doc_field(id: i32, name: &str, ty: PrimitiveType, doc: &str) -> NestedFieldRef {
-    NestedField::optional(id, name, Type::Primitive(ty)).with_doc(doc).into()
+    NestedField::optional(id, name, Type::Primitive(ty))
+        .with_doc(doc)
+        .into()
 }
 
 /// The Iceberg schema of `bronze.alerts`: the merged packet fields (cutouts
@@ -299,8 +310,15 @@ pub fn bronze_alerts_schema() -> Result<Schema, SchemaError> {
         }
         if f.name == "candid" {
             let id = ids.next();
-            let doc = f.doc.clone().unwrap_or_else(|| "unique candidate id of this alert".into());
-            fields.push(NestedField::required(id, "candid", Type::Primitive(PrimitiveType::Long)).with_doc(doc).into());
+            let doc = f
+                .doc
+                .clone()
+                .unwrap_or_else(|| "unique candidate id of this alert".into());
+            fields.push(
+                NestedField::required(id, "candid", Type::Primitive(PrimitiveType::Long))
+                    .with_doc(doc)
+                    .into(),
+            );
             continue;
         }
         fields.push(to_iceberg_field(&f, &mut ids));
@@ -324,11 +342,31 @@ pub fn bronze_alerts_schema() -> Result<Schema, SchemaError> {
         ));
     }
     let extra = [
-        (NIGHT_COLUMN, PrimitiveType::Date, "observation night: UTC date of candidate.jd (partition column)"),
-        ("ingest_source", PrimitiveType::String, "where the packet was read: file path, or tarball path!member name"),
-        ("ingest_schema_version", PrimitiveType::String, "version attribute of the packet's own writer schema"),
-        ("ingest_run_id", PrimitiveType::String, "id of the ateda ingest run that added the row"),
-        ("ingested_at", PrimitiveType::Timestamptz, "when the row was ingested (UTC)"),
+        (
+            NIGHT_COLUMN,
+            PrimitiveType::Date,
+            "observation night: UTC date of candidate.jd (partition column)",
+        ),
+        (
+            "ingest_source",
+            PrimitiveType::String,
+            "where the packet was read: file path, or tarball path!member name",
+        ),
+        (
+            "ingest_schema_version",
+            PrimitiveType::String,
+            "version attribute of the packet's own writer schema",
+        ),
+        (
+            "ingest_run_id",
+            PrimitiveType::String,
+            "id of the ateda ingest run that added the row",
+        ),
+        (
+            "ingested_at",
+            PrimitiveType::Timestamptz,
+            "when the row was ingested (UTC)",
+        ),
     ];
     for (name, ty, doc) in extra {
         let id = ids.next();
@@ -337,7 +375,10 @@ pub fn bronze_alerts_schema() -> Result<Schema, SchemaError> {
     Schema::builder()
         .with_fields(fields)
         .build()
-        .map_err(|e| SchemaError::Unsupported { path: "alerts".into(), what: e.to_string() })
+        .map_err(|e| SchemaError::Unsupported {
+            path: "alerts".into(),
+            what: e.to_string(),
+        })
 }
 
 /// Observation night (days since 1970-01-01, UTC) of a Julian date.
@@ -376,7 +417,12 @@ mod tests {
         let merged = merged_alert_fields().expect("bundled schemas parse");
         let names: Vec<&str> = merged.iter().map(|f| f.name.as_str()).collect();
         assert!(names.contains(&"fp_hists"));
-        let Shape::Record(cand) = &merged.iter().find(|f| f.name == "candidate").expect("candidate").shape else {
+        let Shape::Record(cand) = &merged
+            .iter()
+            .find(|f| f.name == "candidate")
+            .expect("candidate")
+            .shape
+        else {
             panic!("candidate is a record")
         };
         assert_eq!(cand.len(), 103);
@@ -390,7 +436,12 @@ mod tests {
         assert!(s.field_by_name("cutout_science_uri").is_some());
         assert!(s.field_by_name("candid").expect("candid").required);
         let jd = s.field_by_name("candidate.jd").expect("jd");
-        assert!(jd.doc.as_deref().unwrap_or("").to_lowercase().contains("julian"));
+        assert!(jd
+            .doc
+            .as_deref()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains("julian"));
     }
 
     #[test]

@@ -1,0 +1,245 @@
+//! `ateda ingest`.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use ateda_ingest::{IngestOptions, Live, Summary};
+use ateda_lakehouse::LakehouseConfig;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Arguments of `ateda ingest`.
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    /// Alert sources: .avro files (one or more alerts each), directories (recursive) or
+    /// nightly ztf_public_YYYYMMDD.tar.gz tarballs (streamed, never extracted).
+    #[arg(required = true)]
+    sources: Vec<PathBuf>,
+    /// Embedded lakehouse directory: shorthand for --catalog sqlite:DIR/catalog.db
+    /// --warehouse file://DIR/warehouse --cutouts file://DIR/cutouts.
+    #[arg(long, env = "ATEDA_LAKEHOUSE", default_value = "lakehouse")]
+    lakehouse: PathBuf,
+    /// Iceberg catalog: sqlite:PATH or an http(s):// Iceberg REST endpoint.
+    #[arg(long, env = "ATEDA_CATALOG")]
+    catalog: Option<String>,
+    /// Warehouse root: file:///abs/dir or s3://bucket/prefix.
+    #[arg(long, env = "ATEDA_WAREHOUSE")]
+    warehouse: Option<String>,
+    /// Cutout objects root: file:///abs/dir or s3://bucket/prefix.
+    #[arg(long, env = "ATEDA_CUTOUTS")]
+    cutouts: Option<String>,
+    /// Where rejected members' bytes are kept (default: DIR/quarantine, or <cutouts>/_quarantine).
+    #[arg(long, env = "ATEDA_QUARANTINE")]
+    quarantine: Option<String>,
+    /// Alerts per Iceberg commit.
+    #[arg(long, default_value_t = 50_000)]
+    commit_every: usize,
+    /// Alerts per decoded Arrow chunk.
+    #[arg(long, default_value_t = 2_048)]
+    chunk: usize,
+    /// Decode threads (default: available cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Stamp uploads in flight.
+    #[arg(long, default_value_t = 64)]
+    uploads: usize,
+    /// Also write the summary as JSON to this file.
+    #[arg(long)]
+    summary_json: Option<PathBuf>,
+    /// Never draw a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(p)
+        .with_context(|| format!("creating lakehouse directory {}", p.display()))?;
+    std::fs::canonicalize(p).with_context(|| format!("resolving {}", p.display()))
+}
+
+/// Iceberg storage properties from the standard AWS_* environment variables.
+fn s3_props() -> HashMap<String, String> {
+    let mut props = HashMap::new();
+    let map = [
+        ("AWS_ENDPOINT_URL", "s3.endpoint"),
+        ("AWS_ACCESS_KEY_ID", "s3.access-key-id"),
+        ("AWS_SECRET_ACCESS_KEY", "s3.secret-access-key"),
+        ("AWS_SESSION_TOKEN", "s3.session-token"),
+        ("AWS_REGION", "s3.region"),
+    ];
+    for (env, prop) in map {
+        if let Ok(v) = std::env::var(env) {
+            props.insert(prop.to_string(), v);
+        }
+    }
+    if props.contains_key("s3.endpoint") {
+        props.insert("s3.path-style-access".into(), "true".into());
+    }
+    props
+}
+
+fn options(args: &IngestArgs) -> Result<IngestOptions> {
+    let needs_dir = args.catalog.is_none() || args.warehouse.is_none() || args.cutouts.is_none();
+    let dir = if needs_dir {
+        Some(absolute(&args.lakehouse)?)
+    } else {
+        None
+    };
+    let under = |sub: &str| dir.as_ref().map(|d| d.join(sub));
+    let catalog = match &args.catalog {
+        Some(c) => c.clone(),
+        None => format!(
+            "sqlite:{}",
+            under("catalog.db").unwrap_or_default().display()
+        ),
+    };
+    let warehouse = match &args.warehouse {
+        Some(w) => w.clone(),
+        None => {
+            let w = under("warehouse").unwrap_or_default();
+            std::fs::create_dir_all(&w).with_context(|| format!("creating {}", w.display()))?;
+            format!("file://{}", w.display())
+        }
+    };
+    let cutouts = match &args.cutouts {
+        Some(c) => c.clone(),
+        None => format!("file://{}", under("cutouts").unwrap_or_default().display()),
+    };
+    let quarantine = match (&args.quarantine, &dir) {
+        (Some(q), _) => q.clone(),
+        (None, Some(d)) if !cutouts.starts_with("s3://") => {
+            format!("file://{}", d.join("quarantine").display())
+        }
+        (None, _) => format!("{}/_quarantine", cutouts.trim_end_matches('/')),
+    };
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    Ok(IngestOptions {
+        sources: args.sources.clone(),
+        lakehouse: LakehouseConfig {
+            catalog,
+            warehouse,
+            props: s3_props(),
+        },
+        cutouts,
+        quarantine,
+        commit_every: args.commit_every,
+        chunk_alerts: args.chunk,
+        workers,
+        upload_concurrency: args.uploads,
+    })
+}
+
+fn init_logging(progress: bool) {
+    let default = if progress { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+fn progress_bar(live: &Live) -> ProgressBar {
+    let bar = ProgressBar::new(live.total_bytes.load(Ordering::Relaxed).max(1));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Runs `ateda ingest`: exit code 0 when everything was ingested, 2 when
+/// something was quarantined, 1 on an error that stopped the run.
+pub fn run(args: IngestArgs) -> ExitCode {
+    let show_progress = !args.no_progress && std::io::stderr().is_terminal();
+    init_logging(show_progress);
+    match run_inner(&args, show_progress) {
+        Ok(summary) => {
+            println!("{}", summary_line(&summary));
+            if summary.quarantined > 0 {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("ateda ingest: error: {e:#}");
+            eprintln!("nothing half-committed: re-run the same command to complete the ingest (no duplicates)");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_inner(args: &IngestArgs, show_progress: bool) -> Result<Summary> {
+    let opts = options(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let live = Live::default();
+    let summary = runtime.block_on(async {
+        let ticker = show_progress.then(|| {
+            let live = live.clone();
+            tokio::spawn(async move {
+                let mut bar: Option<ProgressBar> = None;
+                loop {
+                    let total = live.total_bytes.load(Ordering::Relaxed);
+                    if total > 0 {
+                        let b = bar.get_or_insert_with(|| progress_bar(&live));
+                        b.set_position(live.bytes.bytes());
+                        b.set_message(format!(
+                            "{} alerts, {} new, {} quarantined",
+                            live.alerts.load(Ordering::Relaxed),
+                            live.ingested.load(Ordering::Relaxed),
+                            live.quarantined.load(Ordering::Relaxed)
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
+            })
+        });
+        let res = ateda_ingest::ingest(&opts, &live).await;
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        res
+    })?;
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
+    if let Some(path) = &args.summary_json {
+        let json = serde_json::to_string_pretty(&summary)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(summary)
+}
+
+fn summary_line(s: &Summary) -> String {
+    format!(
+        "ingested {} alerts ({} already present, {} quarantined{}), {} cutouts written ({} already present), {} commits, snapshot {}, {:.2} s, {:.0} alerts/s{}",
+        s.ingested,
+        s.already_present,
+        s.quarantined,
+        if s.quarantined_before > 0 { format!(", {} recorded before", s.quarantined_before) } else { String::new() },
+        s.cutouts_written,
+        s.cutouts_present,
+        s.commits,
+        s.snapshot_id.map(|x| x.to_string()).unwrap_or_else(|| "none".into()),
+        s.elapsed_s,
+        s.alerts_per_s,
+        if s.skipped_files > 0 { format!(", {} non-alert files skipped", s.skipped_files) } else { String::new() },
+    )
+}

@@ -1,0 +1,438 @@
+//! The bronze tables in Apache Iceberg.
+//!
+//! - [`Lakehouse::open`] connects to an Iceberg catalog (SQL catalog on
+//!   SQLite for the embedded default, or an Iceberg REST endpoint), creates
+//!   the `bronze` namespace and tables when missing and evolves an older
+//!   table schema by adding columns (never recreating the table).
+//! - [`DataWriter`] writes Parquet data files (partitioned by night for
+//!   `bronze.alerts`); [`Lakehouse::commit`] appends them in one snapshot,
+//!   retrying on concurrent-commit conflicts.
+//! - [`Lakehouse::existing_candids`] reads the candids already stored for
+//!   given nights: the table itself is the source of truth for idempotency.
+
+mod tables;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::{Array, Int64Array, RecordBatch};
+use arrow_schema::SchemaRef;
+use futures::TryStreamExt;
+use iceberg::arrow::{schema_to_arrow_schema, RecordBatchPartitionSplitter};
+use iceberg::expr::Reference;
+use iceberg::io::{LocalFsStorageFactory, StorageFactory};
+use iceberg::spec::{DataFile, DataFileFormat, Datum, Schema};
+use iceberg::table::Table;
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{
+    DefaultFileNameGenerator, DefaultLocationGenerator,
+};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
+use iceberg::writer::partitioning::PartitioningWriter;
+use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableCreation, TableIdent};
+use iceberg_catalog_rest::RestCatalogBuilder;
+use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
+use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+pub use tables::{ledger_batch, quarantine_batch, BronzeTable, LedgerRow, QuarantineRow};
+
+/// Name of the Iceberg catalog (pyiceberg must open it with the same name).
+pub const CATALOG_NAME: &str = "ateda";
+/// Namespace of the bronze tables.
+pub const NAMESPACE: &str = "bronze";
+
+/// Errors of the lakehouse layer.
+#[derive(Debug, thiserror::Error)]
+pub enum LakehouseError {
+    /// An Iceberg operation failed.
+    #[error("iceberg {what}: {source}")]
+    Iceberg {
+        /// What was being done.
+        what: String,
+        /// Underlying error.
+        source: iceberg::Error,
+    },
+    /// The configuration is not usable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The existing table cannot hold the data.
+    #[error("table {table}: {reason}")]
+    Schema {
+        /// Table name.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn ice(what: impl Into<String>) -> impl FnOnce(iceberg::Error) -> LakehouseError {
+    let what = what.into();
+    move |source| LakehouseError::Iceberg { what, source }
+}
+
+/// Where the catalog and warehouse are.
+#[derive(Debug, Clone)]
+pub struct LakehouseConfig {
+    /// `sqlite:PATH` or `http(s)://...` (Iceberg REST endpoint).
+    pub catalog: String,
+    /// Warehouse root: `file:///abs/dir` or `s3://bucket/prefix`.
+    pub warehouse: String,
+    /// Extra catalog/storage properties (e.g. `s3.endpoint`).
+    pub props: HashMap<String, String>,
+}
+
+/// Properties set on every table at creation: commit retries on conflict.
+fn table_properties() -> Vec<(String, String)> {
+    [
+        ("commit.retry.num-retries", "20"),
+        ("commit.retry.min-wait-ms", "50"),
+        ("commit.retry.max-wait-ms", "5000"),
+        ("commit.retry.total-timeout-ms", "600000"),
+        ("write.format.default", "parquet"),
+        ("write.parquet.compression-codec", "zstd"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A connected catalog with the bronze tables ready.
+pub struct Lakehouse {
+    catalog: Arc<dyn Catalog>,
+    description: String,
+}
+
+impl Lakehouse {
+    /// Connects, bootstraps the namespace and tables, evolves old schemas.
+    pub async fn open(cfg: &LakehouseConfig) -> Result<Lakehouse, LakehouseError> {
+        let local = cfg.warehouse.starts_with("file:") || cfg.warehouse.starts_with('/');
+        let factory: Arc<dyn StorageFactory> = if local {
+            Arc::new(LocalFsStorageFactory)
+        } else {
+            Arc::new(OpenDalResolvingStorageFactory::new())
+        };
+        let mut props = cfg.props.clone();
+        props.insert("warehouse".into(), cfg.warehouse.clone());
+        let catalog: Arc<dyn Catalog> = if let Some(path) = cfg.catalog.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    LakehouseError::Config(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            props.insert("uri".into(), format!("sqlite:{path}?mode=rwc"));
+            Arc::new(
+                SqlCatalogBuilder::default()
+                    .sql_bind_style(SqlBindStyle::QMark)
+                    .with_storage_factory(factory)
+                    .load(CATALOG_NAME, props)
+                    .await
+                    .map_err(ice(format!("opening SQL catalog {}", cfg.catalog)))?,
+            )
+        } else if cfg.catalog.starts_with("http://") || cfg.catalog.starts_with("https://") {
+            props.insert("uri".into(), cfg.catalog.clone());
+            Arc::new(
+                RestCatalogBuilder::default()
+                    .with_storage_factory(factory)
+                    .load(CATALOG_NAME, props)
+                    .await
+                    .map_err(ice(format!("opening REST catalog {}", cfg.catalog)))?,
+            )
+        } else {
+            return Err(LakehouseError::Config(format!(
+                "catalog URI {} must be sqlite:PATH or http(s)://host/path",
+                cfg.catalog
+            )));
+        };
+        let lh = Lakehouse {
+            catalog,
+            description: format!("catalog {} warehouse {}", cfg.catalog, cfg.warehouse),
+        };
+        lh.bootstrap().await?;
+        Ok(lh)
+    }
+
+    /// Human-readable location of this lakehouse.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The catalog (for readers and tests).
+    pub fn catalog(&self) -> &Arc<dyn Catalog> {
+        &self.catalog
+    }
+
+    async fn bootstrap(&self) -> Result<(), LakehouseError> {
+        let ns = NamespaceIdent::new(NAMESPACE.to_string());
+        if !self
+            .catalog
+            .namespace_exists(&ns)
+            .await
+            .map_err(ice("checking namespace"))?
+        {
+            match self.catalog.create_namespace(&ns, HashMap::new()).await {
+                Ok(_) => {}
+                // A concurrent writer may have created it meanwhile.
+                Err(e) if self.catalog.namespace_exists(&ns).await.unwrap_or(false) => {
+                    tracing::debug!("namespace created concurrently: {e}")
+                }
+                Err(e) => return Err(ice("creating namespace bronze")(e)),
+            }
+        }
+        for t in BronzeTable::ALL {
+            self.ensure_table(t).await?;
+        }
+        Ok(())
+    }
+
+    async fn ensure_table(&self, t: BronzeTable) -> Result<(), LakehouseError> {
+        let ident = t.ident();
+        let wanted = t.schema()?;
+        if !self
+            .catalog
+            .table_exists(&ident)
+            .await
+            .map_err(ice("checking table"))?
+        {
+            let creation = TableCreation::builder()
+                .name(t.name().to_string())
+                .schema(wanted.clone())
+                .partition_spec_opt(t.partition_spec(&wanted)?)
+                .properties(table_properties())
+                .build();
+            match self.catalog.create_table(&ident.namespace, creation).await {
+                Ok(_) => {
+                    tracing::info!(table = %t.name(), "created table");
+                    return Ok(());
+                }
+                Err(e) if self.catalog.table_exists(&ident).await.unwrap_or(false) => {
+                    tracing::debug!("table created concurrently: {e}")
+                }
+                Err(e) => return Err(ice(format!("creating table {}", t.name()))(e)),
+            }
+        }
+        let table = self.load(t).await?;
+        let current = table.metadata().current_schema().clone();
+        let additions = tables::missing_columns(&wanted, &current).map_err(|reason| {
+            LakehouseError::Schema {
+                table: t.name().to_string(),
+                reason,
+            }
+        })?;
+        if additions.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(table = %t.name(), columns = additions.len(), "evolving table schema");
+        let tx = Transaction::new(&table);
+        let mut action = tx.update_schema();
+        for a in additions {
+            action = action.add_column(a);
+        }
+        let tx = action.apply(tx).map_err(ice("evolving schema"))?;
+        tx.commit(self.catalog.as_ref())
+            .await
+            .map_err(ice(format!("evolving schema of {}", t.name())))?;
+        Ok(())
+    }
+
+    /// Loads a bronze table's current metadata.
+    pub async fn load(&self, t: BronzeTable) -> Result<Table, LakehouseError> {
+        self.catalog
+            .load_table(&t.ident())
+            .await
+            .map_err(ice(format!("loading table {}", t.name())))
+    }
+
+    /// Arrow schema (with Iceberg field ids) of a table's current schema.
+    pub async fn arrow_schema(&self, t: BronzeTable) -> Result<SchemaRef, LakehouseError> {
+        let table = self.load(t).await?;
+        Ok(Arc::new(
+            schema_to_arrow_schema(table.metadata().current_schema())
+                .map_err(ice("arrow schema"))?,
+        ))
+    }
+
+    /// Candids already in `bronze.alerts` for the given nights, with the
+    /// snapshot they were read from.
+    pub async fn existing_candids(
+        &self,
+        nights: &[i32],
+    ) -> Result<(HashSet<i64>, Option<i64>), LakehouseError> {
+        let table = self.load(BronzeTable::Alerts).await?;
+        let snapshot = table.metadata().current_snapshot().map(|s| s.snapshot_id());
+        let mut out = HashSet::new();
+        if snapshot.is_none() || nights.is_empty() {
+            return Ok((out, snapshot));
+        }
+        let filter = Reference::new(ateda_ztf_schema::NIGHT_COLUMN)
+            .is_in(nights.iter().map(|&d| Datum::date(d)));
+        let scan = table
+            .scan()
+            .select(["candid"])
+            .with_filter(filter)
+            .build()
+            .map_err(ice("planning candid scan"))?;
+        let mut stream = scan.to_arrow().await.map_err(ice("scanning candids"))?;
+        while let Some(batch) = stream.try_next().await.map_err(ice("reading candids"))? {
+            if let Some(col) = batch.column(0).as_any().downcast_ref::<Int64Array>() {
+                out.extend(col.iter().flatten());
+            }
+        }
+        Ok((out, snapshot))
+    }
+
+    /// Starts writing data files for a table.
+    pub async fn writer(
+        &self,
+        t: BronzeTable,
+        file_prefix: &str,
+    ) -> Result<DataWriter, LakehouseError> {
+        let table = self.load(t).await?;
+        let meta = table.metadata();
+        let schema = meta.current_schema().clone();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).map_err(|e| LakehouseError::Config(e.to_string()))?,
+            ))
+            .set_max_row_group_row_count(Some(16_384))
+            .build();
+        let location = DefaultLocationGenerator::new(meta).map_err(ice("location generator"))?;
+        let names =
+            DefaultFileNameGenerator::new(file_prefix.to_string(), None, DataFileFormat::Parquet);
+        let rolling = RollingFileWriterBuilder::new(
+            ParquetWriterBuilder::new(props, schema.clone()),
+            512 * 1024 * 1024,
+            table.file_io().clone(),
+            location,
+            names,
+        );
+        let spec = meta.default_partition_spec().clone();
+        let builder = DataFileWriterBuilder::new(rolling);
+        let inner = if spec.is_unpartitioned() {
+            Inner::Plain(builder.build(None).await.map_err(ice("data file writer"))?)
+        } else {
+            let splitter =
+                RecordBatchPartitionSplitter::try_new_with_computed_values(schema.clone(), spec)
+                    .map_err(ice("partition splitter"))?;
+            Inner::Partitioned(FanoutWriter::new(builder), splitter)
+        };
+        Ok(DataWriter { inner, rows: 0 })
+    }
+
+    /// Appends data files to a table in one snapshot (retrying on conflict)
+    /// and returns the new snapshot id.
+    pub async fn commit(
+        &self,
+        t: BronzeTable,
+        files: Vec<DataFile>,
+        properties: HashMap<String, String>,
+    ) -> Result<Option<i64>, LakehouseError> {
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let table = self.load(t).await?;
+        let tx = Transaction::new(&table);
+        let action = tx
+            .fast_append()
+            .with_check_duplicate(false)
+            .add_data_files(files)
+            .set_snapshot_properties(properties);
+        let tx = action.apply(tx).map_err(ice("preparing append"))?;
+        let table = tx
+            .commit(self.catalog.as_ref())
+            .await
+            .map_err(ice(format!("committing to {}", t.name())))?;
+        Ok(table.metadata().current_snapshot().map(|s| s.snapshot_id()))
+    }
+
+    /// Writes and commits small batches (ledger, quarantine) in one go.
+    pub async fn append(
+        &self,
+        t: BronzeTable,
+        batches: &[RecordBatch],
+        file_prefix: &str,
+        properties: HashMap<String, String>,
+    ) -> Result<Option<i64>, LakehouseError> {
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Ok(None);
+        }
+        let mut w = self.writer(t, file_prefix).await?;
+        for b in batches {
+            w.write(b).await?;
+        }
+        let files = w.close().await?;
+        self.commit(t, files, properties).await
+    }
+}
+
+/// Writes record batches into Parquet data files of one table.
+pub struct DataWriter {
+    inner: Inner,
+    rows: usize,
+}
+
+type FileBuilder =
+    DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+
+enum Inner {
+    Partitioned(FanoutWriter<FileBuilder>, RecordBatchPartitionSplitter),
+    Plain(<FileBuilder as IcebergWriterBuilder>::R),
+}
+
+impl DataWriter {
+    /// Writes a batch (split by partition).
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), LakehouseError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        match &mut self.inner {
+            Inner::Partitioned(fanout, splitter) => {
+                for (key, part) in splitter
+                    .split(batch)
+                    .map_err(ice("splitting by partition"))?
+                {
+                    fanout
+                        .write(key, part)
+                        .await
+                        .map_err(ice("writing parquet"))?;
+                }
+            }
+            Inner::Plain(w) => w
+                .write(batch.clone())
+                .await
+                .map_err(ice("writing parquet"))?,
+        }
+        self.rows += batch.num_rows();
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Finishes the files and returns them for a commit.
+    pub async fn close(self) -> Result<Vec<DataFile>, LakehouseError> {
+        match self.inner {
+            Inner::Partitioned(fanout, _) => fanout.close().await,
+            Inner::Plain(mut w) => w.close().await,
+        }
+        .map_err(ice("closing parquet files"))
+    }
+}
+
+/// Current Iceberg schema of a table (for tests and checks).
+pub async fn current_schema(lh: &Lakehouse, t: BronzeTable) -> Result<Arc<Schema>, LakehouseError> {
+    Ok(lh.load(t).await?.metadata().current_schema().clone())
+}
+
+/// Builds an identifier for a bronze table.
+pub fn ident(name: &str) -> TableIdent {
+    TableIdent::new(NamespaceIdent::new(NAMESPACE.to_string()), name.to_string())
+}

@@ -1,0 +1,199 @@
+//! Object storage for stamps and quarantined bytes.
+//!
+//! A [`Bucket`] is a root URI (`file:///abs/dir`, a plain path, or
+//! `s3://bucket/prefix`) plus an `object_store` client. Every write is
+//! create-if-absent (`PutMode::Create`), so re-runs never rewrite an object
+//! and a crash leaves nothing half-written.
+//!
+//! Cutout key layout (relative to the cutouts root):
+//! `ztf/night=<YYYY-MM-DD>/<candid>/<science|template|difference>.fits.gz`.
+
+use std::sync::Arc;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use sha2::{Digest, Sha256};
+
+/// Errors of object storage.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// The root URI is not usable.
+    #[error("storage URI {uri}: {reason}")]
+    Uri {
+        /// URI as given.
+        uri: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store refused or failed a write.
+    #[error("writing {uri}: {source}")]
+    Write {
+        /// Object URI.
+        uri: String,
+        /// Underlying error.
+        source: object_store::Error,
+    },
+}
+
+/// A root in object storage.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    base_uri: String,
+}
+
+/// Outcome of a create-if-absent write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// The object was written now.
+    Created,
+    /// An object already existed under the key (left untouched).
+    Existed,
+}
+
+impl Bucket {
+    /// Opens a root: `file:///abs/dir`, `/abs/dir`, `rel/dir` (created if
+    /// missing) or `s3://bucket/prefix` (credentials, endpoint, region and
+    /// `AWS_ALLOW_HTTP` from the standard `AWS_*` environment variables).
+    pub fn open(uri: &str) -> Result<Bucket, ObjectError> {
+        let bad = |reason: String| ObjectError::Uri {
+            uri: uri.to_string(),
+            reason,
+        };
+        if let Some(rest) = uri.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("no bucket name".into()));
+            }
+            let store = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            let prefix = prefix.trim_matches('/');
+            return Ok(Bucket {
+                store: Arc::new(store),
+                prefix: Path::from(prefix),
+                base_uri: if prefix.is_empty() {
+                    format!("s3://{bucket}")
+                } else {
+                    format!("s3://{bucket}/{prefix}")
+                },
+            });
+        }
+        let dir = match uri.strip_prefix("file://") {
+            Some(p) => std::path::PathBuf::from(p),
+            None if uri.contains("://") => {
+                return Err(bad("scheme must be file:// or s3://".into()))
+            }
+            None => std::path::PathBuf::from(uri),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| bad(format!("cannot create directory: {e}")))?;
+        let dir = std::fs::canonicalize(&dir).map_err(|e| bad(e.to_string()))?;
+        let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| bad(e.to_string()))?;
+        Ok(Bucket {
+            store: Arc::new(store),
+            prefix: Path::default(),
+            base_uri: format!("file://{}", dir.display()),
+        })
+    }
+
+    /// The root URI (no trailing slash).
+    pub fn base_uri(&self) -> &str {
+        &self.base_uri
+    }
+
+    /// Full URI of a key under this root.
+    pub fn uri(&self, key: &str) -> String {
+        format!("{}/{key}", self.base_uri)
+    }
+
+    fn path(&self, key: &str) -> Path {
+        let mut p = self.prefix.clone();
+        for part in key.split('/') {
+            p = p.join(part);
+        }
+        p
+    }
+
+    /// Writes `data` under `key` unless an object already exists there.
+    pub async fn put_if_absent(&self, key: &str, data: bytes::Bytes) -> Result<Put, ObjectError> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path(key), PutPayload::from(data), opts)
+            .await
+        {
+            Ok(_) => Ok(Put::Created),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(Put::Existed),
+            Err(source) => Err(ObjectError::Write {
+                uri: self.uri(key),
+                source,
+            }),
+        }
+    }
+
+    /// Reads an object (used by tests and checks).
+    pub async fn get(&self, key: &str) -> Result<bytes::Bytes, ObjectError> {
+        let res = self
+            .store
+            .get(&self.path(key))
+            .await
+            .map_err(|source| ObjectError::Write {
+                uri: self.uri(key),
+                source,
+            })?;
+        res.bytes().await.map_err(|source| ObjectError::Write {
+            uri: self.uri(key),
+            source,
+        })
+    }
+}
+
+/// Key of a stamp object: `ztf/night=<YYYY-MM-DD>/<candid>/<kind>.fits.gz`.
+pub fn stamp_key(night: i32, candid: i64, kind: &str) -> String {
+    format!(
+        "ztf/night={}/{candid}/{kind}.fits.gz",
+        ateda_ztf_schema::format_day(night)
+    )
+}
+
+/// Key of quarantined bytes: `<sha256>.bin`, so the same bad bytes are kept once.
+pub fn quarantine_key(bytes: &[u8]) -> (String, String) {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    (format!("{hex}.bin"), hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn create_if_absent_keeps_first_bytes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let b = Bucket::open(&dir.path().join("cutouts").display().to_string()).expect("open");
+        let key = stamp_key(19648, 42, "science");
+        assert_eq!(key, "ztf/night=2023-10-18/42/science.fits.gz");
+        assert_eq!(
+            b.put_if_absent(&key, bytes::Bytes::from_static(b"one"))
+                .await
+                .expect("put"),
+            Put::Created
+        );
+        assert_eq!(
+            b.put_if_absent(&key, bytes::Bytes::from_static(b"two"))
+                .await
+                .expect("put"),
+            Put::Existed
+        );
+        assert_eq!(b.get(&key).await.expect("get").as_ref(), b"one");
+        assert!(b.uri(&key).starts_with("file:///"));
+        assert!(Bucket::open("ftp://x").is_err());
+    }
+}
