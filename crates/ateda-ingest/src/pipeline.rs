@@ -565,7 +565,7 @@ async fn existing_quarantine(lh: &Lakehouse) -> Result<HashSet<(String, String)>
     }
     let err = |source: iceberg::Error| LakehouseError::Iceberg {
         what: "reading bronze.quarantine".into(),
-        source,
+        source: Box::new(source),
     };
     let scan = table
         .scan()

@@ -56,7 +56,7 @@ pub enum LakehouseError {
         /// What was being done.
         what: String,
         /// Underlying error.
-        source: iceberg::Error,
+        source: Box<iceberg::Error>,
     },
     /// The configuration is not usable.
     #[error("configuration: {0}")]
@@ -73,7 +73,10 @@ pub enum LakehouseError {
 
 fn ice(what: impl Into<String>) -> impl FnOnce(iceberg::Error) -> LakehouseError {
     let what = what.into();
-    move |source| LakehouseError::Iceberg { what, source }
+    move |source| LakehouseError::Iceberg {
+        what,
+        source: Box::new(source),
+    }
 }
 
 /// Where the catalog and warehouse are.
@@ -315,12 +318,14 @@ impl Lakehouse {
         let spec = meta.default_partition_spec().clone();
         let builder = DataFileWriterBuilder::new(rolling);
         let inner = if spec.is_unpartitioned() {
-            Inner::Plain(builder.build(None).await.map_err(ice("data file writer"))?)
+            Inner::Plain(Box::new(
+                builder.build(None).await.map_err(ice("data file writer"))?,
+            ))
         } else {
             let splitter =
                 RecordBatchPartitionSplitter::try_new_with_computed_values(schema.clone(), spec)
                     .map_err(ice("partition splitter"))?;
-            Inner::Partitioned(FanoutWriter::new(builder), splitter)
+            Inner::Partitioned(Box::new((FanoutWriter::new(builder), splitter)))
         };
         Ok(DataWriter { inner, rows: 0 })
     }
@@ -381,8 +386,8 @@ type FileBuilder =
     DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
 
 enum Inner {
-    Partitioned(FanoutWriter<FileBuilder>, RecordBatchPartitionSplitter),
-    Plain(<FileBuilder as IcebergWriterBuilder>::R),
+    Partitioned(Box<(FanoutWriter<FileBuilder>, RecordBatchPartitionSplitter)>),
+    Plain(Box<<FileBuilder as IcebergWriterBuilder>::R>),
 }
 
 impl DataWriter {
@@ -392,7 +397,8 @@ impl DataWriter {
             return Ok(());
         }
         match &mut self.inner {
-            Inner::Partitioned(fanout, splitter) => {
+            Inner::Partitioned(p) => {
+                let (fanout, splitter) = &mut **p;
                 for (key, part) in splitter
                     .split(batch)
                     .map_err(ice("splitting by partition"))?
@@ -420,7 +426,7 @@ impl DataWriter {
     /// Finishes the files and returns them for a commit.
     pub async fn close(self) -> Result<Vec<DataFile>, LakehouseError> {
         match self.inner {
-            Inner::Partitioned(fanout, _) => fanout.close().await,
+            Inner::Partitioned(p) => p.0.close().await,
             Inner::Plain(mut w) => w.close().await,
         }
         .map_err(ice("closing parquet files"))

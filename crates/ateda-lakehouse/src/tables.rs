@@ -166,7 +166,7 @@ impl BronzeTable {
             )
             .map_err(|source| LakehouseError::Iceberg {
                 what: "partition spec".into(),
-                source,
+                source: Box::new(source),
             })?
             .build();
         Ok(Some(spec))

@@ -320,7 +320,7 @@ mod tests {
     fn tarball_members_stream_in_order() {
         let dir = tempfile::tempdir().expect("tmp");
         let tb = tarball(dir.path(), &[("a.avro", b"one"), ("b.avro", b"two")]);
-        let plan = plan(&[tb.clone()]).expect("plan");
+        let plan = plan(std::slice::from_ref(&tb)).expect("plan");
         assert_eq!(plan.files[0].kind, Kind::TarGz);
         let mut got = Vec::new();
         read_plan(&plan, &Progress::default(), |i| {
