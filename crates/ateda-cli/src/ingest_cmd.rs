@@ -40,7 +40,7 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = 50_000)]
     commit_every: usize,
     /// Alerts per decoded Arrow chunk.
-    #[arg(long, default_value_t = 2_048)]
+    #[arg(long, default_value_t = 512)]
     chunk: usize,
     /// Decode threads (default: available cores).
     #[arg(long)]

@@ -19,8 +19,8 @@ use crate::DecodeError;
 pub struct Stamp {
     /// `fileName` of the cutout record.
     pub file_name: String,
-    /// `stampData`: the exact gzipped FITS bytes.
-    pub data: Vec<u8>,
+    /// `stampData`: the exact gzipped FITS bytes (shares the packet's buffer).
+    pub data: bytes::Bytes,
 }
 
 /// The stamps of one bronze row (science, template, difference).
@@ -91,6 +91,9 @@ pub struct Program {
 #[derive(Default)]
 pub struct SchemaCache {
     programs: HashMap<Vec<u8>, Result<Arc<Program>, String>>,
+    /// The last schema used: a night's packets mostly share one, and a byte
+    /// comparison is cheaper than hashing 25 KB of schema text.
+    last: Option<(Vec<u8>, Arc<Program>)>,
 }
 
 impl SchemaCache {
@@ -110,7 +113,15 @@ impl SchemaCache {
         layout: &Layout,
         table: &SchemaRef,
     ) -> Result<Arc<Program>, DecodeError> {
+        if let Some((text, program)) = &self.last {
+            if text.as_slice() == raw {
+                return Ok(program.clone());
+            }
+        }
         if let Some(p) = self.programs.get(raw) {
+            if let Ok(program) = p {
+                self.last = Some((raw.to_vec(), program.clone()));
+            }
             return p.clone().map_err(DecodeError::Schema);
         }
         let compiled = compile_program(raw, layout, table)
@@ -292,7 +303,14 @@ fn compile_program(raw: &[u8], layout: &Layout, table: &SchemaRef) -> Result<Pro
     })
 }
 
-fn decode_cutout(op: &CutoutOp, buf: &mut &[u8]) -> Result<Option<Stamp>, DecodeError> {
+/// Turns a slice of the input into shared bytes without copying when it can.
+type Share<'a> = &'a dyn Fn(&[u8]) -> bytes::Bytes;
+
+fn decode_cutout(
+    op: &CutoutOp,
+    buf: &mut &[u8],
+    share: Share<'_>,
+) -> Result<Option<Stamp>, DecodeError> {
     match op {
         CutoutOp::Null => Ok(None),
         CutoutOp::Union(branches) => {
@@ -303,12 +321,12 @@ fn decode_cutout(op: &CutoutOp, buf: &mut &[u8]) -> Result<Option<Stamp>, Decode
                 .ok_or_else(|| {
                     DecodeError::Invalid(format!("cutout union branch {idx} out of range"))
                 })?;
-            decode_cutout(branch, buf)
+            decode_cutout(branch, buf, share)
         }
         CutoutOp::Record(fields) => {
             let mut stamp = Stamp {
                 file_name: String::new(),
-                data: Vec::new(),
+                data: bytes::Bytes::new(),
             };
             for f in fields {
                 match f {
@@ -320,7 +338,7 @@ fn decode_cutout(op: &CutoutOp, buf: &mut &[u8]) -> Result<Option<Stamp>, Decode
                             })?
                             .to_string();
                     }
-                    CutoutField::StampData => stamp.data = read_bytes(buf)?.to_vec(),
+                    CutoutField::StampData => stamp.data = share(read_bytes(buf)?),
                 }
             }
             Ok(Some(stamp))
@@ -371,7 +389,7 @@ impl AlertBatchBuilder {
 
     /// Decodes every alert of one container (`bytes`) read from `source`.
     /// All or nothing: on error, no row of this member is kept.
-    pub fn add_member(&mut self, source: &str, bytes: &[u8]) -> Result<usize, DecodeError> {
+    pub fn add_member(&mut self, source: &str, bytes: &bytes::Bytes) -> Result<usize, DecodeError> {
         let start = self.len();
         match self.add_member_inner(source, bytes) {
             Ok(n) => {
@@ -388,7 +406,11 @@ impl AlertBatchBuilder {
         }
     }
 
-    fn add_member_inner(&mut self, source: &str, bytes: &[u8]) -> Result<usize, DecodeError> {
+    fn add_member_inner(
+        &mut self,
+        source: &str,
+        bytes: &bytes::Bytes,
+    ) -> Result<usize, DecodeError> {
         let container = parse_container(bytes)?;
         let program = self
             .cache
@@ -396,8 +418,16 @@ impl AlertBatchBuilder {
         let mut n = 0;
         for block in &container.blocks {
             let mut buf: &[u8] = &block.data;
+            let borrowed = matches!(block.data, std::borrow::Cow::Borrowed(_));
+            let share = |s: &[u8]| {
+                if borrowed {
+                    bytes.slice_ref(s)
+                } else {
+                    bytes::Bytes::copy_from_slice(s)
+                }
+            };
             for i in 0..block.count {
-                self.decode_alert(&program, &mut buf, source)
+                self.decode_alert(&program, &mut buf, source, &share)
                     .map_err(|e| with_record(e, n + i + 1))?;
             }
             if !buf.is_empty() {
@@ -420,12 +450,13 @@ impl AlertBatchBuilder {
         program: &Program,
         buf: &mut &[u8],
         source: &str,
+        share: Share<'_>,
     ) -> Result<(), DecodeError> {
         let mut stamps: [Option<Stamp>; 3] = [None, None, None];
         for op in &program.top {
             match op {
                 TopOp::Column(idx, op) => decode(op, buf, self.cols.get_mut(*idx))?,
-                TopOp::Cutout(kind, op) => stamps[*kind] = decode_cutout(op, buf)?,
+                TopOp::Cutout(kind, op) => stamps[*kind] = decode_cutout(op, buf, share)?,
             }
         }
         for &i in &program.absent_top {

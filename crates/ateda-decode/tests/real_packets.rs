@@ -37,7 +37,7 @@ fn every_bundled_packet_decodes() {
     let mut b = builder();
     let files = packets();
     for f in &files {
-        let bytes = std::fs::read(f).expect("read");
+        let bytes = bytes::Bytes::from(std::fs::read(f).expect("read"));
         let n = b
             .add_member(&f.display().to_string(), &bytes)
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
@@ -81,14 +81,15 @@ fn every_bundled_packet_decodes() {
 fn corrupt_input_is_rejected_and_rolled_back() {
     let files = packets();
     let good = std::fs::read(&files[0]).expect("read");
+    let b_ = |v: &[u8]| bytes::Bytes::copy_from_slice(v);
     let mut b = builder();
     assert!(matches!(
-        b.add_member("junk", b"hello world"),
+        b.add_member("junk", &b_(b"hello world")),
         Err(DecodeError::NotAvro)
     ));
     for cut in [good.len() / 2, good.len() - 20, 30_000] {
         let e = b
-            .add_member("cut", &good[..cut])
+            .add_member("cut", &b_(&good[..cut]))
             .expect_err("truncated must fail");
         assert!(!e.to_string().is_empty());
         assert_eq!(b.len(), 0, "nothing kept from a corrupt member");
@@ -97,9 +98,9 @@ fn corrupt_input_is_rejected_and_rolled_back() {
     for pos in (26_000..good.len()).step_by(997) {
         let mut bad = good.clone();
         bad[pos] ^= 0xff;
-        let _ = b.add_member("flipped", &bad);
+        let _ = b.add_member("flipped", &b_(&bad));
     }
-    b.add_member("good", &good)
+    b.add_member("good", &b_(&good))
         .expect("good decodes after failures");
     let out = b.finish().expect("finish");
     assert!(out.batch.num_rows() >= 1);

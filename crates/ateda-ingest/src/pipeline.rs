@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::{BooleanArray, RecordBatch};
-use ateda_decode::{AlertBatch, AlertBatchBuilder, RowContext};
+use ateda_decode::{AlertBatchBuilder, RowContext};
 use ateda_lakehouse::{
     ledger_batch, quarantine_batch, BronzeTable, DataWriter, Lakehouse, LakehouseConfig,
     LakehouseError, LedgerRow, QuarantineRow,
@@ -15,7 +15,7 @@ use ateda_lakehouse::{
 use ateda_objects::{quarantine_key, stamp_key, Bucket, ObjectError, Put};
 use ateda_source::{Item, Plan, Progress};
 use ateda_ztf_schema::CUTOUTS;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use serde::Serialize;
 
 /// Errors that stop an ingest run (bad *input* never does: it is quarantined).
@@ -113,15 +113,25 @@ pub struct Summary {
     pub alerts_per_s: f64,
 }
 
+/// Decoded rows whose stamps are already stored.
+struct Decoded {
+    batch: RecordBatch,
+    /// (candid, night) per row.
+    keys: Vec<(i64, i32)>,
+    members: Vec<(String, usize)>,
+    cutouts_created: u64,
+    cutouts_existed: u64,
+}
+
 /// What the decode workers send to the writer.
 enum Chunk {
-    Alerts(AlertBatch),
+    Alerts(Decoded),
     Rejected {
         source: String,
         reason: String,
         bytes: Vec<u8>,
     },
-    Failed(String),
+    Failed(IngestError),
 }
 
 /// Runs an ingest. `live` is updated as the run goes on.
@@ -152,24 +162,29 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
     AlertBatchBuilder::new(schema.clone(), ctx.clone())
         .map_err(|e| IngestError::Layout(e.to_string()))?;
 
-    let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Chunk>(2 * opts.workers.max(1));
+    let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Chunk>(opts.workers.max(1));
     let (item_tx, item_rx) = crossbeam_channel::bounded::<Item>(256);
     let reader = spawn_reader(plan.clone_files(), live.bytes.clone(), item_tx);
     let mut workers = Vec::new();
     for _ in 0..opts.workers.max(1) {
         workers.push(spawn_worker(
+            Worker {
+                builder: AlertBatchBuilder::new(schema.clone(), ctx.clone())
+                    .map_err(|e| IngestError::Layout(e.to_string()))?,
+                chunk_alerts: opts.chunk_alerts.max(1),
+                live: live.clone(),
+                cutouts: cutouts.clone(),
+                uploads: opts.upload_concurrency.max(1),
+                runtime: tokio::runtime::Handle::current(),
+            },
             item_rx.clone(),
             chunk_tx.clone(),
-            AlertBatchBuilder::new(schema.clone(), ctx.clone())
-                .map_err(|e| IngestError::Layout(e.to_string()))?,
-            opts.chunk_alerts.max(1),
-            live.alerts.clone(),
         ));
     }
     drop(item_rx);
     drop(chunk_tx);
 
-    let mut w = Writer::new(&lakehouse, cutouts, quarantine, opts, run_id.clone(), live).await?;
+    let mut w = Writer::new(&lakehouse, quarantine, opts, run_id.clone(), live).await?;
     let mut failure = None;
     while let Some(chunk) = chunk_rx.recv().await {
         let res = match chunk {
@@ -179,7 +194,7 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
                 reason,
                 bytes,
             } => w.reject(source, reason, bytes).await,
-            Chunk::Failed(reason) => Err(IngestError::Internal(reason)),
+            Chunk::Failed(e) => Err(e),
         };
         if let Err(e) = res {
             failure = Some(e);
@@ -235,38 +250,81 @@ fn spawn_reader(
     })
 }
 
-fn spawn_worker(
-    rx: crossbeam_channel::Receiver<Item>,
-    tx: tokio::sync::mpsc::Sender<Chunk>,
-    mut builder: AlertBatchBuilder,
+/// A decode worker's state.
+struct Worker {
+    builder: AlertBatchBuilder,
     chunk_alerts: usize,
-    alerts: Arc<AtomicU64>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let flush = |b: &mut AlertBatchBuilder| -> bool {
-            match b.finish() {
-                Ok(batch) => tx.blocking_send(Chunk::Alerts(batch)).is_ok(),
-                Err(e) => {
-                    let _ = tx.blocking_send(Chunk::Failed(format!(
-                        "building an Arrow batch failed: {e}"
-                    )));
-                    false
+    live: Live,
+    cutouts: Bucket,
+    uploads: usize,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Worker {
+    /// Finishes the buffered rows and stores their stamps (before the rows
+    /// can ever be committed).
+    fn flush(&mut self) -> Result<Decoded, IngestError> {
+        let batch = self
+            .builder
+            .finish()
+            .map_err(|e| IngestError::Internal(format!("building an Arrow batch failed: {e}")))?;
+        let mut uploads = Vec::with_capacity(batch.stamps.len() * 3);
+        let mut keys = Vec::with_capacity(batch.stamps.len());
+        for s in batch.stamps {
+            keys.push((s.candid, s.night));
+            for (i, st) in s.stamps.into_iter().enumerate() {
+                if let Some(st) = st {
+                    uploads.push((stamp_key(s.night, s.candid, CUTOUTS[i].1), st.data));
                 }
             }
+        }
+        let results = self
+            .runtime
+            .block_on(self.cutouts.put_many_if_absent(uploads, self.uploads))?;
+        let created = results.iter().filter(|p| **p == Put::Created).count() as u64;
+        self.live
+            .cutouts_written
+            .fetch_add(created, Ordering::Relaxed);
+        Ok(Decoded {
+            batch: batch.batch,
+            keys,
+            members: batch.members,
+            cutouts_created: created,
+            cutouts_existed: results.len() as u64 - created,
+        })
+    }
+}
+
+fn spawn_worker(
+    mut w: Worker,
+    rx: crossbeam_channel::Receiver<Item>,
+    tx: tokio::sync::mpsc::Sender<Chunk>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let send_flush = |w: &mut Worker| -> bool {
+            let chunk = match w.flush() {
+                Ok(d) => Chunk::Alerts(d),
+                Err(e) => Chunk::Failed(e),
+            };
+            let failed = matches!(chunk, Chunk::Failed(_));
+            tx.blocking_send(chunk).is_ok() && !failed
         };
         for item in rx {
             let chunk = match item {
-                Item::Member(m) => match builder.add_member(&m.source, &m.bytes) {
-                    Ok(n) => {
-                        alerts.fetch_add(n as u64, Ordering::Relaxed);
-                        None
+                Item::Member(m) => {
+                    let bytes = bytes::Bytes::from(m.bytes);
+                    match w.builder.add_member(&m.source, &bytes) {
+                        Ok(n) => {
+                            w.live.alerts.fetch_add(n as u64, Ordering::Relaxed);
+                            None
+                        }
+                        Err(e) => Some(Chunk::Rejected {
+                            source: m.source,
+                            reason: e.to_string(),
+                            bytes: bytes.to_vec(),
+                        }),
                     }
-                    Err(e) => Some(Chunk::Rejected {
-                        source: m.source,
-                        reason: e.to_string(),
-                        bytes: m.bytes,
-                    }),
-                },
+                }
                 Item::Unreadable(u) => Some(Chunk::Rejected {
                     source: u.source,
                     reason: u.reason,
@@ -278,12 +336,12 @@ fn spawn_worker(
                     return;
                 }
             }
-            if builder.len() >= chunk_alerts && !flush(&mut builder) {
+            if w.builder.len() >= w.chunk_alerts && !send_flush(&mut w) {
                 return;
             }
         }
-        if !builder.is_empty() {
-            flush(&mut builder);
+        if !w.builder.is_empty() {
+            send_flush(&mut w);
         }
     })
 }
@@ -297,11 +355,9 @@ struct PendingMember {
 
 struct Writer<'a> {
     lakehouse: &'a Lakehouse,
-    cutouts: Bucket,
     quarantine: Bucket,
     run_id: String,
     commit_every: usize,
-    upload_concurrency: usize,
     live: Live,
     known: HashSet<i64>,
     loaded_nights: HashSet<i32>,
@@ -317,7 +373,6 @@ struct Writer<'a> {
 impl<'a> Writer<'a> {
     async fn new(
         lakehouse: &'a Lakehouse,
-        cutouts: Bucket,
         quarantine: Bucket,
         opts: &IngestOptions,
         run_id: String,
@@ -326,11 +381,9 @@ impl<'a> Writer<'a> {
         let quarantined_before = existing_quarantine(lakehouse).await?;
         Ok(Writer {
             lakehouse,
-            cutouts,
             quarantine,
             run_id,
             commit_every: opts.commit_every.max(1),
-            upload_concurrency: opts.upload_concurrency.max(1),
             live: live.clone(),
             known: HashSet::new(),
             loaded_nights: HashSet::new(),
@@ -344,11 +397,13 @@ impl<'a> Writer<'a> {
         })
     }
 
-    async fn add(&mut self, batch: AlertBatch) -> Result<(), IngestError> {
-        let nights: Vec<i32> = batch
-            .stamps
+    async fn add(&mut self, d: Decoded) -> Result<(), IngestError> {
+        self.summary.cutouts_written += d.cutouts_created;
+        self.summary.cutouts_present += d.cutouts_existed;
+        let nights: Vec<i32> = d
+            .keys
             .iter()
-            .map(|s| s.night)
+            .map(|k| k.1)
             .filter(|n| !self.loaded_nights.contains(n))
             .collect::<HashSet<_>>()
             .into_iter()
@@ -363,14 +418,10 @@ impl<'a> Writer<'a> {
             self.known.extend(existing);
             self.loaded_nights.extend(nights);
         }
-        let keep: Vec<bool> = batch
-            .stamps
-            .iter()
-            .map(|s| self.known.insert(s.candid))
-            .collect();
+        let keep: Vec<bool> = d.keys.iter().map(|k| self.known.insert(k.0)).collect();
         let kept = keep.iter().filter(|k| **k).count();
         let mut row = 0usize;
-        for (source, n) in &batch.members {
+        for (source, n) in &d.members {
             let ingested = keep[row..row + n].iter().filter(|k| **k).count();
             self.pending_members.push(PendingMember {
                 source: source.clone(),
@@ -379,48 +430,17 @@ impl<'a> Writer<'a> {
             });
             row += n;
         }
-        self.summary.alerts_seen += batch.stamps.len() as u64;
+        self.summary.alerts_seen += d.keys.len() as u64;
         self.summary.ingested += kept as u64;
-        self.summary.already_present += (batch.stamps.len() - kept) as u64;
+        self.summary.already_present += (d.keys.len() - kept) as u64;
         self.live.ingested.fetch_add(kept as u64, Ordering::Relaxed);
         if kept == 0 {
             return Ok(());
         }
-
-        // Stamps first: a committed row always points at an existing object.
-        let uploads = batch
-            .stamps
-            .iter()
-            .zip(&keep)
-            .filter(|(_, k)| **k)
-            .flat_map(|(s, _)| {
-                s.stamps.iter().enumerate().filter_map(move |(i, st)| {
-                    st.as_ref().map(|st| {
-                        (
-                            stamp_key(s.night, s.candid, CUTOUTS[i].1),
-                            bytes::Bytes::from(st.data.clone()),
-                        )
-                    })
-                })
-            })
-            .collect::<Vec<_>>();
-        let cutouts = &self.cutouts;
-        let results: Vec<Put> = futures::stream::iter(uploads)
-            .map(|(key, data)| async move { cutouts.put_if_absent(&key, data).await })
-            .buffer_unordered(self.upload_concurrency)
-            .try_collect()
-            .await?;
-        let created = results.iter().filter(|p| **p == Put::Created).count() as u64;
-        self.summary.cutouts_written += created;
-        self.summary.cutouts_present += results.len() as u64 - created;
-        self.live
-            .cutouts_written
-            .fetch_add(created, Ordering::Relaxed);
-
-        let rows = if kept == batch.stamps.len() {
-            batch.batch
+        let rows = if kept == d.keys.len() {
+            d.batch
         } else {
-            filter(&batch.batch, keep)?
+            filter(&d.batch, keep)?
         };
         if self.data.is_none() {
             let prefix = format!("{}-{:05}", self.run_id, self.file_seq);
