@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The ingest benchmark (README: `make bench`). Extra arguments go to scripts/bench/run.py,
+# e.g. `scripts/bench.sh --n 20000 --large 100000`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p ateda-cli >&2
+VENV=$(scripts/python-env.sh)
+exec "$VENV/bin/python" scripts/bench/run.py "$@"

@@ -1,0 +1,142 @@
+"""The ingest benchmark: one command, one generated night, every contender timed.
+
+    python scripts/bench/run.py [--n 20000] [--large 100000] [--work DIR]
+
+Times, on the same synthetic night made by `ateda gen` from the bundled packets:
+  1. `ateda ingest` of the night as a directory of .avro files;
+  2. `ateda ingest` of the night as ztf_public_YYYYMMDD.tar.gz (streamed);
+  3. `gzip -dc` of that tarball alone (the decompression floor);
+  4. the Python fastavro + pyarrow baseline (scripts/bench/baseline_fastavro.py);
+  5. with --large: `ateda ingest` of a larger tarball, to show peak memory stays flat.
+Prints alerts/s, MB/s, peak RSS of each (from the kernel's rusage of that process alone)
+and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ATEDA = Path(os.environ.get("ATEDA_BIN", REPO / "target" / "release" / "ateda"))
+NIGHT = "20231012"
+
+
+def timed(cmd: list[str], stdout=subprocess.DEVNULL) -> tuple[float, float]:
+    """Runs cmd; returns (wall seconds, peak RSS MiB) of that process alone."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({code}):\n{err}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def du(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def gen(n: int, out: Path, tar: bool) -> Path:
+    cmd = [str(ATEDA), "gen", "--n", str(n), "--night", NIGHT, "--out", str(out)]
+    cmd += ["--templates", str(REPO / "tests" / "data" / "ztf")]
+    if tar:
+        cmd.append("--tar")
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return out / f"ztf_public_{NIGHT}.tar.gz" if tar else out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--n", type=int, default=20_000, help="alerts in the night")
+    ap.add_argument(
+        "--large", type=int, default=100_000, help="alerts in the RSS-flatness run (0: skip)"
+    )
+    ap.add_argument("--work", type=Path, default=REPO / ".work" / "bench")
+    ap.add_argument("--keep", action="store_true", help="keep the generated data")
+    args = ap.parse_args()
+    work = args.work / f"run-{int(time.time())}"
+    work.mkdir(parents=True)
+    python = sys.executable
+    print(
+        f"ateda benchmark: {args.n} alerts, night {NIGHT}, {os.cpu_count()} cores, work dir {work}"
+    )
+
+    src_dir = gen(args.n, work / "night", tar=False)
+    tarball = gen(args.n, work, tar=True)
+    dir_bytes, tar_bytes = du(src_dir), du(tarball)
+    rows = []
+
+    def row(name: str, alerts: int, nbytes: int, wall: float, rss: float) -> dict:
+        r = {
+            "run": name,
+            "alerts": alerts,
+            "wall_s": round(wall, 2),
+            "alerts_per_s": round(alerts / wall),
+            "mb_per_s": round(nbytes / 1e6 / wall, 1),
+            "peak_rss_mib": round(rss),
+        }
+        rows.append(r)
+        return r
+
+    w, m = timed(
+        [str(ATEDA), "ingest", "--no-progress", "--lakehouse", str(work / "lh-dir"), str(src_dir)]
+    )
+    row("ateda ingest (directory)", args.n, dir_bytes, w, m)
+    w, m = timed(
+        [str(ATEDA), "ingest", "--no-progress", "--lakehouse", str(work / "lh-tar"), str(tarball)]
+    )
+    row("ateda ingest (tar.gz stream)", args.n, tar_bytes, w, m)
+    w, m = timed(["gzip", "-dc", str(tarball)])
+    row("gzip -dc (tar.gz alone)", args.n, tar_bytes, w, m)
+    base = REPO / "scripts" / "bench" / "baseline_fastavro.py"
+    w, m = timed([python, str(base), str(src_dir), str(work / "baseline")])
+    row("python fastavro+pyarrow baseline", args.n, dir_bytes, w, m)
+    if args.large:
+        big = gen(args.large, work / "large", tar=True)
+        w, m = timed(
+            [str(ATEDA), "ingest", "--no-progress", "--lakehouse", str(work / "lh-large"), str(big)]
+        )
+        row("ateda ingest (tar.gz stream, large)", args.large, du(big), w, m)
+
+    print(
+        f"\n{'run':40} {'alerts':>8} {'wall s':>8} {'alerts/s':>9} {'MB/s':>7} {'peak RSS MiB':>13}"
+    )
+    for r in rows:
+        print(
+            f"{r['run']:40} {r['alerts']:>8} {r['wall_s']:>8} {r['alerts_per_s']:>9} "
+            f"{r['mb_per_s']:>7} {r['peak_rss_mib']:>13}"
+        )
+    by = {r["run"]: r for r in rows}
+    d, t = by["ateda ingest (directory)"], by["ateda ingest (tar.gz stream)"]
+    g, b = by["gzip -dc (tar.gz alone)"], by["python fastavro+pyarrow baseline"]
+    ratios = {
+        "directory_vs_python_baseline": round(d["alerts_per_s"] / b["alerts_per_s"], 1),
+        "tarball_vs_gzip_dc": round(t["alerts_per_s"] / g["alerts_per_s"], 2),
+    }
+    print(f"\ndirectory ingest / python baseline: {ratios['directory_vs_python_baseline']}x")
+    print(f"tarball ingest / gzip -dc rate:     {ratios['tarball_vs_gzip_dc'] * 100:.0f}%")
+    if args.large:
+        lg = by["ateda ingest (tar.gz stream, large)"]
+        ratios["rss_large_vs_small"] = round(lg["peak_rss_mib"] / t["peak_rss_mib"], 2)
+        print(
+            f"peak RSS {args.n} vs {args.large} alerts:    {t['peak_rss_mib']} MiB vs "
+            f"{lg['peak_rss_mib']} MiB ({ratios['rss_large_vs_small']}x)"
+        )
+    (args.work / "results.json").write_text(json.dumps({"rows": rows, "ratios": ratios}, indent=2))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
