@@ -54,6 +54,13 @@ pub struct IngestArgs {
     /// Never draw a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9898) while running.
+    #[arg(long, env = "ATEDA_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// With --metrics-addr: keep serving this many seconds after the run, so a scraper
+    /// sees the final values of a short job.
+    #[arg(long, default_value_t = 0)]
+    metrics_hold: u64,
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -191,6 +198,9 @@ fn run_inner(args: &IngestArgs, show_progress: bool) -> Result<Summary> {
         .context("starting the async runtime")?;
     let live = Live::default();
     let summary = runtime.block_on(async {
+        if let Some(addr) = args.metrics_addr {
+            crate::metrics::serve(addr, &live)?;
+        }
         let ticker = show_progress.then(|| {
             let live = live.clone();
             tokio::spawn(async move {
@@ -215,7 +225,11 @@ fn run_inner(args: &IngestArgs, show_progress: bool) -> Result<Summary> {
         if let Some(t) = ticker {
             t.abort();
         }
-        res
+        if args.metrics_addr.is_some() {
+            crate::metrics::publish(&live);
+            tokio::time::sleep(Duration::from_secs(args.metrics_hold)).await;
+        }
+        res.map_err(anyhow::Error::from)
     })?;
     if show_progress {
         eprint!("\r\x1b[2K");

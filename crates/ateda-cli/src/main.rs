@@ -2,6 +2,7 @@
 
 mod gen_cmd;
 mod ingest_cmd;
+mod metrics;
 
 use std::process::ExitCode;
 

@@ -508,6 +508,8 @@ impl<'a> Writer<'a> {
                 .commit(BronzeTable::Alerts, files, props)
                 .await?;
             let micros = started.elapsed().as_micros() as u64;
+            metrics::histogram!("ateda_commit_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
             self.live.commit_micros.fetch_add(micros, Ordering::Relaxed);
             self.live.commits.fetch_add(1, Ordering::Relaxed);
             self.summary.commits += 1;
