@@ -149,3 +149,32 @@ def test_kill_9_then_rerun_ends_exact(tmp_path, packets):
     assert set(got) == ids, "no loss"
     assert final.summary["ingested"] + final.summary["already_present"] == 1200
     assert kills >= 1 or final.summary["already_present"] == 1200
+
+
+def test_concurrent_writers_on_one_catalog(tmp_path, packets):
+    """Two processes bootstrap and commit to the same SQLite catalog at once."""
+    lh = tmp_path / "lh"
+    halves = [packets[::2], packets[1::2]]
+    procs = [
+        subprocess.Popen(
+            [
+                str(ateda_bin()),
+                "ingest",
+                "--lakehouse",
+                str(lh),
+                "--commit-every",
+                "2",
+                "--chunk",
+                "1",
+            ]
+            + [str(p) for p in half],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for half in halves
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    got = candids(lh)
+    assert len(got) == len(set(got)) == 32
