@@ -3,6 +3,7 @@
 mod gen_cmd;
 mod ingest_cmd;
 mod metrics;
+mod status_cmd;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,8 @@ enum Command {
     Ingest(ingest_cmd::IngestArgs),
     /// Generate a synthetic night from the bundled real packets (for benchmarks and tests).
     Gen(gen_cmd::GenArgs),
+    /// Check a deployed stack (Kubernetes): which component is not ready and why.
+    Status(status_cmd::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +38,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
+        Command::Status(args) => status_cmd::run(args),
     }
 }
