@@ -231,19 +231,19 @@ pub fn decode(op: &Op, buf: &mut &[u8], col: Option<&mut Col>) -> Result<(), Dec
         Op::Int => {
             let x = read_int(buf)?;
             if let Some(c) = col {
-                expect(c.push_i32(x))?;
+                fits(c.push_i32(x))?;
             }
         }
         Op::IntToLong => {
             let x = read_int(buf)?;
             if let Some(c) = col {
-                expect(c.push_i64(i64::from(x)))?;
+                fits(c.push_i64(i64::from(x)))?;
             }
         }
         Op::Long => {
             let x = read_long(buf)?;
             if let Some(c) = col {
-                expect(c.push_i64(x))?;
+                fits(c.push_i64(x))?;
             }
         }
         Op::Float => {
@@ -272,13 +272,13 @@ pub fn decode(op: &Op, buf: &mut &[u8], col: Option<&mut Col>) -> Result<(), Dec
             if let Some(c) = col {
                 std::str::from_utf8(s)
                     .map_err(|e| DecodeError::Invalid(format!("string is not UTF-8: {e}")))?;
-                expect(c.push_bytes(s))?;
+                fits(c.push_bytes(s))?;
             }
         }
         Op::Bytes => {
             let s = read_bytes(buf)?;
             if let Some(c) = col {
-                expect(c.push_bytes(s))?;
+                fits(c.push_bytes(s))?;
             }
         }
         Op::Union(branches) => {
@@ -338,7 +338,7 @@ fn push_valid(v: &mut crate::columns::Validity) {
 }
 
 #[inline]
-fn expect(ok: bool) -> Result<(), DecodeError> {
+fn fits(ok: bool) -> Result<(), DecodeError> {
     if ok {
         Ok(())
     } else {

@@ -267,7 +267,8 @@ fn read_tar<R: Read>(name: &str, reader: R, emit: &mut impl FnMut(Item) -> bool)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| format!("member-{members}"));
         let source = format!("{name}!{member}");
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        // The header size may be corrupt: never trust it for an allocation.
+        let mut bytes = Vec::with_capacity(entry.size().min(64 << 20) as usize);
         members += 1;
         match entry.read_to_end(&mut bytes) {
             Ok(_) => {
