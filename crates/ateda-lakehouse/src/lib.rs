@@ -105,6 +105,29 @@ fn table_properties() -> Vec<(String, String)> {
     .collect()
 }
 
+/// Leaves S3 credentials out of the storage properties when they are exactly those of
+/// the standard `AWS_*` environment variables: opendal then loads them from the
+/// environment itself. Given as properties they become a `StaticCredentialProvider`,
+/// which reqsign logs with its secret key at debug level (`RUST_LOG=debug`).
+fn drop_env_credentials(props: &mut HashMap<String, String>) {
+    const KEYS: [(&str, &str); 3] = [
+        ("s3.access-key-id", "AWS_ACCESS_KEY_ID"),
+        ("s3.secret-access-key", "AWS_SECRET_ACCESS_KEY"),
+        ("s3.session-token", "AWS_SESSION_TOKEN"),
+    ];
+    let env_loading_off = props
+        .get("s3.disable-config-load")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "t" | "1" | "on"));
+    let from_env = KEYS
+        .iter()
+        .all(|(prop, env)| props.get(*prop).cloned() == std::env::var(env).ok());
+    if from_env && !env_loading_off {
+        for (prop, _) in KEYS {
+            props.remove(prop);
+        }
+    }
+}
+
 /// A connected catalog with the bronze tables ready.
 pub struct Lakehouse {
     catalog: Arc<dyn Catalog>,
@@ -121,6 +144,9 @@ impl Lakehouse {
             Arc::new(OpenDalResolvingStorageFactory::new())
         };
         let mut props = cfg.props.clone();
+        if !local {
+            drop_env_credentials(&mut props);
+        }
         props.insert("warehouse".into(), cfg.warehouse.clone());
         let catalog: Arc<dyn Catalog> = if let Some(path) = cfg.catalog.strip_prefix("sqlite:") {
             let path = path.trim_start_matches("//");

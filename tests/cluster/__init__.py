@@ -1,0 +1,1 @@
+"""Cluster storage: `ateda ingest` against an Iceberg REST catalog and S3 (SeaweedFS stand-in)."""
