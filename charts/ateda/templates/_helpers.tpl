@@ -1,0 +1,290 @@
+{{/* Names and labels. */}}
+{{- define "ateda.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ateda.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ateda.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ateda.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "ateda.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "ateda.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ateda
+{{- end }}
+
+{{- define "ateda.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ateda.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "ateda.secretName" -}}
+{{- default (printf "%s-s3" (include "ateda.fullname" .)) .Values.s3.existingSecret }}
+{{- end }}
+
+{{- define "ateda.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The source template as given (with the {{night}} placeholder), by source type. */}}
+{{- define "ateda.sourceTemplate" -}}
+{{- if eq .Values.source.type "pvc" }}
+{{- .Values.source.pvc.path }}
+{{- else }}
+{{- .Values.source.s3.uri }}
+{{- end }}
+{{- end }}
+
+{{- define "ateda.staged" -}}
+{{- if and (eq .Values.source.type "s3") .Values.source.s3.stage }}true{{ end }}
+{{- end }}
+
+{{/*
+The pod template of an ingest run (CronJob's Jobs and the one-off Job).
+Call with (dict "root" $ "night" "YYYYMMDD-or-empty").
+*/}}
+{{- define "ateda.podTemplate" -}}
+{{- $root := .root }}
+{{- $v := $root.Values }}
+{{- $staged := include "ateda.staged" $root -}}
+metadata:
+  labels:
+    {{- include "ateda.selectorLabels" $root | nindent 4 }}
+    app.kubernetes.io/component: ingest
+    {{- with $v.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+    {{- if and $v.metrics.enabled $v.metrics.annotations }}
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ $v.metrics.port | quote }}
+    prometheus.io/path: /metrics
+    {{- end }}
+    {{- with $v.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  restartPolicy: Never
+  serviceAccountName: {{ include "ateda.serviceAccountName" $root }}
+  automountServiceAccountToken: {{ $v.serviceAccount.automountToken }}
+  enableServiceLinks: false
+  {{- with $v.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  {{- with $v.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $v.podSecurityContext | nindent 4 }}
+  {{- if $staged }}
+  initContainers:
+    - name: fetch
+      image: {{ printf "%s:%s" $v.source.s3.fetchImage.repository $v.source.s3.fetchImage.tag }}
+      imagePullPolicy: {{ $v.source.s3.fetchImage.pullPolicy }}
+      command: ["/bin/sh", "/opt/ateda/run.sh", "fetch"]
+      envFrom:
+        - configMapRef:
+            name: {{ include "ateda.fullname" $root }}-env
+      env:
+        {{- include "ateda.secretEnv" $root | nindent 8 }}
+        {{- if .night }}
+        - name: ATEDA_NIGHT
+          value: {{ .night | quote }}
+        {{- end }}
+      securityContext:
+        {{- toYaml $v.securityContext | nindent 8 }}
+      resources:
+        requests:
+          cpu: 100m
+          memory: 256Mi
+        limits:
+          memory: 512Mi
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        - name: scripts
+          mountPath: /opt/ateda
+          readOnly: true
+        - name: staging
+          mountPath: /staging
+  {{- end }}
+  containers:
+    - name: ingest
+      image: {{ include "ateda.image" $root }}
+      imagePullPolicy: {{ $v.image.pullPolicy }}
+      # run.sh resolves the night and the source, then execs `ateda ingest ARGS... SOURCE`.
+      command: ["/bin/sh", "/opt/ateda/run.sh", "ingest"]
+      args:
+        - --no-progress
+        - --summary-json
+        - /tmp/summary.json
+        - --commit-every
+        - {{ $v.ingest.commitEvery | quote }}
+        - --uploads
+        - {{ $v.ingest.uploads | quote }}
+        {{- if gt (int $v.ingest.workers) 0 }}
+        - --workers
+        - {{ $v.ingest.workers | quote }}
+        {{- end }}
+        {{- if $v.metrics.enabled }}
+        - --metrics-addr
+        - {{ printf "0.0.0.0:%v" $v.metrics.port | quote }}
+        - --metrics-hold
+        - {{ $v.metrics.holdSeconds | quote }}
+        {{- end }}
+        {{- range $v.ingest.extraArgs }}
+        - {{ . | quote }}
+        {{- end }}
+      envFrom:
+        - configMapRef:
+            name: {{ include "ateda.fullname" $root }}-env
+      env:
+        {{- include "ateda.secretEnv" $root | nindent 8 }}
+        {{- if .night }}
+        - name: ATEDA_NIGHT
+          value: {{ .night | quote }}
+        {{- end }}
+        {{- with $v.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- if $v.metrics.enabled }}
+      ports:
+        - name: metrics
+          containerPort: {{ $v.metrics.port }}
+          protocol: TCP
+      {{- end }}
+      securityContext:
+        {{- toYaml $v.securityContext | nindent 8 }}
+      resources:
+        {{- toYaml $v.resources | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        - name: scripts
+          mountPath: /opt/ateda
+          readOnly: true
+        {{- if $staged }}
+        - name: staging
+          mountPath: /staging
+          readOnly: true
+        {{- end }}
+        {{- if eq $v.source.type "pvc" }}
+        - name: landing
+          mountPath: /landing
+          readOnly: true
+        {{- end }}
+        {{- if $v.embedded.existingClaim }}
+        - name: lakehouse
+          mountPath: /lakehouse
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ $v.tmpSizeLimit }}
+    - name: scripts
+      configMap:
+        name: {{ include "ateda.fullname" $root }}-scripts
+        defaultMode: 0555
+    {{- if $staged }}
+    {{- if eq $v.source.s3.staging.type "ephemeral" }}
+    - name: staging
+      ephemeral:
+        volumeClaimTemplate:
+          metadata:
+            labels:
+              {{- include "ateda.selectorLabels" $root | nindent 14 }}
+          spec:
+            accessModes: ["ReadWriteOnce"]
+            {{- with $v.source.s3.staging.storageClassName }}
+            storageClassName: {{ . }}
+            {{- end }}
+            resources:
+              requests:
+                storage: {{ $v.source.s3.staging.size }}
+    {{- else }}
+    - name: staging
+      emptyDir:
+        sizeLimit: {{ $v.source.s3.staging.sizeLimit }}
+    {{- end }}
+    {{- end }}
+    {{- if eq $v.source.type "pvc" }}
+    - name: landing
+      persistentVolumeClaim:
+        claimName: {{ required "source.pvc.claimName is required when source.type=pvc" $v.source.pvc.claimName }}
+        readOnly: true
+    {{- end }}
+    {{- if $v.embedded.existingClaim }}
+    - name: lakehouse
+      persistentVolumeClaim:
+        claimName: {{ $v.embedded.existingClaim }}
+    {{- end }}
+  {{- with $v.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* S3 credentials from the Secret (created here or existing). */}}
+{{- define "ateda.secretEnv" -}}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ateda.secretName" . }}
+      key: {{ .Values.s3.accessKeyIdKey }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ateda.secretName" . }}
+      key: {{ .Values.s3.secretAccessKeyKey }}
+{{- end }}
+
+{{/* Job spec shared by the CronJob's jobTemplate and the one-off Job. */}}
+{{- define "ateda.jobSpec" -}}
+{{- $v := .root.Values -}}
+backoffLimit: {{ $v.jobSpec.backoffLimit }}
+activeDeadlineSeconds: {{ $v.jobSpec.activeDeadlineSeconds }}
+ttlSecondsAfterFinished: {{ $v.jobSpec.ttlSecondsAfterFinished }}
+podFailurePolicy:
+  rules:
+    {{- if $v.jobSpec.failOnQuarantine }}
+    - action: FailJob
+      onExitCodes:
+        containerName: ingest
+        operator: In
+        values: [2]
+    {{- end }}
+    - action: Ignore
+      onPodConditions:
+        - type: DisruptionTarget
+template:
+  {{- include "ateda.podTemplate" . | nindent 2 }}
+{{- end }}
