@@ -285,6 +285,7 @@ podFailurePolicy:
     - action: Ignore
       onPodConditions:
         - type: DisruptionTarget
+          status: "True"
 template:
   {{- include "ateda.podTemplate" . | nindent 2 }}
 {{- end }}
