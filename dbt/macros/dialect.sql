@@ -1,0 +1,113 @@
+{#-
+  Dialect differences between the embedded default (DuckDB) and the cluster (StarRocks).
+  Every macro dispatches on the adapter: `ateda.<name>(...)` resolves to
+  `duckdb__<name>` or `starrocks__<name>` (falling back to `default__<name>`).
+-#}
+
+{# UTC calendar date of a Julian Date (the bronze `night` partition rule). #}
+{% macro date_from_jd(jd) -%}
+  {{ return(adapter.dispatch('date_from_jd', 'ateda')(jd)) }}
+{%- endmacro %}
+{% macro default__date_from_jd(jd) -%}
+  (date '1970-01-01' + cast(floor({{ jd }} - 2440587.5) as integer))
+{%- endmacro %}
+{% macro starrocks__date_from_jd(jd) -%}
+  cast(days_add(cast('1970-01-01 00:00:00' as datetime), cast(floor({{ jd }} - 2440587.5) as int)) as date)
+{%- endmacro %}
+
+{# Median of a numeric expression (aggregate). #}
+{% macro median(expr) -%}
+  {{ return(adapter.dispatch('median', 'ateda')(expr)) }}
+{%- endmacro %}
+{% macro default__median(expr) -%}
+  median({{ expr }})
+{%- endmacro %}
+{% macro starrocks__median(expr) -%}
+  percentile_cont({{ expr }}, 0.5)
+{%- endmacro %}
+
+{# Number of elements of a (nullable) list column; 0 when null. #}
+{% macro list_length(expr) -%}
+  {{ return(adapter.dispatch('list_length', 'ateda')(expr)) }}
+{%- endmacro %}
+{% macro default__list_length(expr) -%}
+  coalesce(len({{ expr }}), 0)
+{%- endmacro %}
+{% macro starrocks__list_length(expr) -%}
+  coalesce(array_length({{ expr }}), 0)
+{%- endmacro %}
+
+{#
+  Lateral explode of a list column into one row per element, used after a FROM item:
+  `from t {{ ateda.explode('t.arr', 'u', 'elem') }}` then `u.elem.field`.
+#}
+{% macro explode(list_expr, alias, column) -%}
+  {{ return(adapter.dispatch('explode', 'ateda')(list_expr, alias, column)) }}
+{%- endmacro %}
+{% macro default__explode(list_expr, alias, column) -%}
+  cross join unnest({{ list_expr }}) as {{ alias }}({{ column }})
+{%- endmacro %}
+{% macro starrocks__explode(list_expr, alias, column) -%}
+  cross join lateral unnest({{ list_expr }}) as {{ alias }}({{ column }})
+{%- endmacro %}
+
+{# Base-10 power, as double (DuckDB's `^` is XOR in StarRocks: never use operators). #}
+{% macro pow10(expr) -%}
+  {{ return(adapter.dispatch('pow10', 'ateda')(expr)) }}
+{%- endmacro %}
+{% macro default__pow10(expr) -%}
+  power(10.0, {{ expr }})
+{%- endmacro %}
+
+{# A date literal from a 'YYYY-MM-DD' string. #}
+{% macro date_literal(value) -%}
+  {{ return(adapter.dispatch('date_literal', 'ateda')(value)) }}
+{%- endmacro %}
+{% macro default__date_literal(value) -%}
+  cast('{{ value }}' as date)
+{%- endmacro %}
+
+{#
+  Config of an incremental model keyed by `keys`.
+  DuckDB: delete+insert on `delete_key` (default: the keys): rows of the batch replace
+  the stored rows with the same key. StarRocks: a PRIMARY KEY table (keys first in the
+  select list) where an insert is an upsert.
+#}
+{% macro incremental_config(keys, delete_key=none, description=none) -%}
+  {{ return(adapter.dispatch('incremental_config', 'ateda')(keys, delete_key)) }}
+{%- endmacro %}
+{% macro default__incremental_config(keys, delete_key) -%}
+  {{ return({
+      'materialized': 'incremental',
+      'incremental_strategy': 'delete+insert',
+      'unique_key': delete_key if delete_key is not none else keys,
+      'on_schema_change': 'append_new_columns',
+  }) }}
+{%- endmacro %}
+{% macro starrocks__incremental_config(keys, delete_key) -%}
+  {{ return({
+      'materialized': 'incremental',
+      'incremental_strategy': 'default',
+      'table_type': 'PRIMARY',
+      'keys': keys,
+      'distributed_by': [keys[0]],
+      'buckets': 8,
+  }) }}
+{%- endmacro %}
+
+{# Config of a full-rebuild table (small gold/silver tables keyed by `keys`). #}
+{% macro table_config(keys) -%}
+  {{ return(adapter.dispatch('table_config', 'ateda')(keys)) }}
+{%- endmacro %}
+{% macro default__table_config(keys) -%}
+  {{ return({'materialized': 'table'}) }}
+{%- endmacro %}
+{% macro starrocks__table_config(keys) -%}
+  {{ return({
+      'materialized': 'table',
+      'table_type': 'PRIMARY',
+      'keys': keys,
+      'distributed_by': [keys[0]],
+      'buckets': 8,
+  }) }}
+{%- endmacro %}

@@ -1,0 +1,22 @@
+{#- Reference image facts each alert of the batch reports (candidate rfid and nearest source). -#}
+select
+    objectId,
+    rfid,
+    fid,
+    rcid,
+    field,
+    magnr,
+    sigmagnr,
+    chinr,
+    sharpnr,
+    ranr,
+    decnr,
+    jdstartref,
+    jdendref,
+    jdstartref - 2400000.5 as mjdstartref,
+    jdendref - 2400000.5 as mjdendref,
+    nframesref,
+    candid as source_candid,
+    mjd as source_mjd
+from {{ ref('stg_ztf__alerts') }}
+where rfid is not null

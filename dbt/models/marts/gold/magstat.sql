@@ -1,0 +1,74 @@
+{{ config(**ateda.incremental_config(keys=['objectId', 'fid'], delete_key=['objectId'])) }}
+{#- Per (object, filter): magnitude statistics, dm/dt since the last non-detection, saturation rate. -#}
+with scope as (
+    {{ ateda.objects_in_scope() }}
+),
+
+det as (
+    select d.*
+    from {{ ref('detection') }} as d
+    where d.objectId in (select objectId from scope)
+),
+
+stats as (
+    select
+        objectId,
+        fid,
+        count(*) as ndet,
+        avg(cast(magpsf as double)) as mag_mean,
+        {{ ateda.median('cast(magpsf as double)') }} as mag_median,
+        min(magpsf) as mag_min,
+        max(magpsf) as mag_max,
+        stddev_samp(cast(magpsf as double)) as mag_sigma,
+        min_by(magpsf, mjd) as mag_first,
+        max_by(magpsf, mjd) as mag_last,
+        min_by(sigmapsf, mjd) as e_mag_first,
+        min(mjd) as first_mjd,
+        max(mjd) as last_mjd,
+        min_by(corrected, mjd) as corrected,
+        avg(case when corrected then mag_corr end) as mag_corr_mean,
+        sum(case when corrected and mag_corr is not null then 1 else 0 end) as ndet_corr,
+        sum(case when corrected and mag_corr < 13.2 then 1 else 0 end) as ndet_saturated
+    from det
+    group by objectId, fid
+),
+
+last_nd as (
+    select s.objectId, s.fid, max(n.mjd) as nd_mjd
+    from stats as s
+    inner join {{ ref('non_detection') }} as n
+        on n.objectId = s.objectId and n.fid = s.fid and n.mjd < s.first_mjd
+    group by s.objectId, s.fid
+),
+
+last_nd_limit as (
+    select l.objectId, l.fid, l.nd_mjd, n.diffmaglim as nd_diffmaglim
+    from last_nd as l
+    inner join {{ ref('non_detection') }} as n
+        on n.objectId = l.objectId and n.fid = l.fid and n.mjd = l.nd_mjd
+)
+
+select
+    s.objectId,
+    s.fid,
+    s.ndet,
+    s.mag_mean,
+    s.mag_median,
+    s.mag_min,
+    s.mag_max,
+    s.mag_sigma,
+    s.mag_first,
+    s.mag_last,
+    s.e_mag_first,
+    s.first_mjd,
+    s.last_mjd,
+    s.corrected,
+    s.mag_corr_mean,
+    l.nd_mjd as last_non_detection_mjd,
+    l.nd_diffmaglim as last_non_detection_diffmaglim,
+    cast(s.mag_first as double) - l.nd_diffmaglim as dm_first,
+    s.first_mjd - l.nd_mjd as dt_first,
+    (cast(s.mag_first as double) - l.nd_diffmaglim) / (s.first_mjd - l.nd_mjd) as dmdt_first,
+    case when s.ndet_corr > 0 then cast(s.ndet_saturated as double) / s.ndet_corr end as saturation_rate
+from stats as s
+left join last_nd_limit as l on l.objectId = s.objectId and l.fid = s.fid

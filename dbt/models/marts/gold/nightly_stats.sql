@@ -1,0 +1,28 @@
+{{ config(**ateda.incremental_config(keys=['night', 'field', 'fid'], delete_key=['night'])) }}
+{#-
+  Per (night, field, filter): alerts, objects, new objects (first ever detection,
+  candidate.jdstarthist, falls in the night), negative subtractions, depth.
+-#}
+with alerts as (
+    select *
+    from {{ ref('ztf_alert') }}
+    {% if is_incremental() %}
+    where night in (select distinct night from {{ ref('stg_ztf__alerts') }})
+    {% endif %}
+)
+
+select
+    night,
+    field,
+    fid,
+    count(*) as n_alerts,
+    count(distinct objectId) as n_objects,
+    count(distinct case when {{ ateda.date_from_jd('jdstarthist') }} = night then objectId end) as n_new_objects,
+    sum(case when isdiffpos = -1 then 1 else 0 end) as n_negative,
+    sum(case when has_stamp then 1 else 0 end) as n_with_stamps,
+    {{ ateda.median('cast(diffmaglim as double)') }} as median_diffmaglim,
+    avg(cast(rb as double)) as mean_rb,
+    min(mjd) as first_mjd,
+    max(mjd) as last_mjd
+from alerts
+group by night, field, fid

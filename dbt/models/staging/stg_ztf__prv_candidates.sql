@@ -1,0 +1,39 @@
+{#- prv_candidates of the batch's alerts, one row per element, with the carrying alert. -#}
+select
+    a.objectId,
+    a.candid as parent_candid,
+    a.night as parent_night,
+    a.candidate.jd as parent_jd,
+    p.prv.candid as candid,
+    p.prv.jd as jd,
+    p.prv.jd - 2400000.5 as mjd,
+    p.prv.fid as fid,
+    p.prv.pid as pid,
+    p.prv.programid as programid,
+    p.prv.diffmaglim as diffmaglim,
+    p.prv.isdiffpos as isdiffpos,
+    p.prv.nid as nid,
+    p.prv.rcid as rcid,
+    p.prv.field as field,
+    p.prv.ra as ra,
+    p.prv.dec as dec,
+    p.prv.magpsf as magpsf,
+    p.prv.sigmapsf as sigmapsf,
+    p.prv.magap as magap,
+    p.prv.sigmagap as sigmagap,
+    p.prv.distnr as distnr,
+    p.prv.magnr as magnr,
+    p.prv.sigmagnr as sigmagnr,
+    p.prv.chinr as chinr,
+    p.prv.sharpnr as sharpnr,
+    p.prv.rb as rb,
+    p.prv.rbversion as rbversion,
+    p.prv.fwhm as fwhm,
+    p.prv.elong as elong,
+    p.prv.nbad as nbad,
+    p.prv.magzpsci as magzpsci
+from {{ source('bronze', 'alerts') }} as a
+{{ ateda.explode('a.prv_candidates', 'p', 'prv') }}
+{% if var('night') %}
+where a.night = {{ ateda.date_literal(var('night')) }}
+{% endif %}
