@@ -1,0 +1,1 @@
+"""ATEDA orchestration: nightly bronze ingest, dbt silver/gold, checks, landing sensor."""

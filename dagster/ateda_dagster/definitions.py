@@ -1,0 +1,37 @@
+"""Dagster definitions: `dagster dev -m ateda_dagster.definitions` (from dagster/)."""
+
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from .assets import ateda_dbt, bronze_alerts, nightly
+from .dbt_project import dbt_executable, dbt_project
+from .resources import AtedaResource
+from .sensors import make_landing_sensor
+
+nightly_job = dg.define_asset_job(
+    "ateda_nightly",
+    selection=dg.AssetSelection.all(),
+    partitions_def=nightly,
+    description="Ingest one night into bronze, then build silver and gold and run every check.",
+)
+
+landing_sensor = make_landing_sensor(nightly_job)
+
+
+def resources(**ateda_config) -> dict:
+    return {
+        "ateda": AtedaResource(**ateda_config),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+    }
+
+
+defs = dg.Definitions(
+    assets=[bronze_alerts, ateda_dbt],
+    jobs=[nightly_job],
+    sensors=[landing_sensor],
+    resources=resources(),
+    # One DuckDB file is written by dbt and read by the checks: run the steps in one
+    # process, one after the other.
+    executor=dg.in_process_executor,
+)

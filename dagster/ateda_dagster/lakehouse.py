@@ -1,0 +1,148 @@
+"""Paths, the bronze catalog lookup and DuckDB's offline Iceberg extension.
+
+Everything here is plain Python (no Dagster): the assets, the pipeline CLI, the report
+and the tests share it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DBT_DIR = REPO / "dbt"
+NIGHT_FILE = re.compile(r"^ztf_public_(\d{8})\.tar\.gz$")
+NIGHT_DIR = re.compile(r"^(?:ztf_public_)?(\d{8})$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things are. Environment: ATEDA_LAKEHOUSE, ATEDA_LANDING, ATEDA_BIN."""
+
+    lakehouse: Path
+    landing: Path
+    ateda_bin: Path
+
+    @classmethod
+    def from_env(cls, lakehouse: str | Path | None = None) -> Settings:
+        lh = Path(lakehouse or os.environ.get("ATEDA_LAKEHOUSE") or REPO / "lakehouse")
+        lh = lh.resolve()
+        landing = Path(os.environ.get("ATEDA_LANDING") or lh / "landing").resolve()
+        binary = Path(os.environ.get("ATEDA_BIN") or REPO / "target" / "release" / "ateda")
+        return cls(lakehouse=lh, landing=landing, ateda_bin=binary.resolve())
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.lakehouse / "ateda.duckdb"
+
+    @property
+    def duckdb_extensions(self) -> Path:
+        return Path(
+            os.environ.get("ATEDA_DUCKDB_EXTENSIONS") or self.lakehouse / ".duckdb_extensions"
+        )
+
+
+def night_of_file(name: str) -> date | None:
+    """`ztf_public_20231012.tar.gz` (or a directory `ztf_public_20231012`/`20231012`) -> date."""
+    m = NIGHT_FILE.match(name) or NIGHT_DIR.match(name)
+    if not m:
+        return None
+    d = m.group(1)
+    return date(int(d[:4]), int(d[4:6]), int(d[6:]))
+
+
+def night_source(landing: Path, night: str) -> Path | None:
+    """The landing source of a night ('YYYY-MM-DD'): the tarball, else a directory."""
+    compact = night.replace("-", "")
+    for candidate in (
+        landing / f"ztf_public_{compact}.tar.gz",
+        landing / f"ztf_public_{compact}",
+        landing / compact,
+    ):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def bronze_metadata_location(lakehouse: Path, table: str = "alerts") -> str:
+    """Current metadata.json of `bronze.<table>`, from the SQLite catalog (catalog `ateda`)."""
+    db = lakehouse / "catalog.db"
+    if not db.exists():
+        raise FileNotFoundError(f"no Iceberg catalog at {db}: ingest something first")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = con.execute(
+            "select metadata_location from iceberg_tables where catalog_name = 'ateda' "
+            "and table_namespace = 'bronze' and table_name = ?",
+            (table,),
+        ).fetchone()
+    finally:
+        con.close()
+    if row is None:
+        raise LookupError(f"bronze.{table} is not in {db}")
+    return row[0]
+
+
+def install_duckdb_extensions(directory: Path) -> Path:
+    """Install DuckDB's avro + iceberg extensions from the pinned wheels into `directory`.
+
+    Offline: the extension files come from the duckdb-extension-* PyPI packages; dbt's
+    profile then loads them from this directory with autoinstall off.
+    """
+    import duckdb
+    from duckdb_extensions import import_extension
+
+    directory.mkdir(parents=True, exist_ok=True)
+    version = duckdb.__version__
+    marker = directory / f"v{version}" / ".ateda-installed"
+    if marker.exists():
+        return directory
+    con = duckdb.connect(
+        config={
+            "extension_directory": str(directory),
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
+    )
+    try:
+        for ext in ("avro", "iceberg"):  # avro first: iceberg needs it
+            import_extension(ext, con=con)
+            con.execute(f"LOAD {ext}")
+    finally:
+        con.close()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    return directory
+
+
+def bronze_connection(settings: Settings):
+    """In-memory DuckDB with the Iceberg extension and a `bronze_alerts` view."""
+    import duckdb
+
+    ext = install_duckdb_extensions(settings.duckdb_extensions)
+    con = duckdb.connect(
+        config={
+            "extension_directory": str(ext),
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
+    )
+    for name in ("avro", "iceberg"):
+        con.execute(f"LOAD {name}")
+    loc = bronze_metadata_location(settings.lakehouse)
+    con.execute(f"create view bronze_alerts as select * from iceberg_scan('{loc}')")
+    return con
+
+
+def dbt_vars(settings: Settings, night: str | None) -> dict:
+    """The --vars of a dbt run on the embedded default."""
+    return {
+        "lakehouse": str(settings.lakehouse),
+        "duckdb_extensions": str(settings.duckdb_extensions),
+        "bronze_alerts_metadata": bronze_metadata_location(settings.lakehouse),
+        "night": night,
+    }

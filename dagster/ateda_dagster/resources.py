@@ -1,0 +1,29 @@
+"""Dagster resources: where the lakehouse, the landing area and the ateda binary are."""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from .lakehouse import Settings
+
+
+class AtedaResource(dg.ConfigurableResource):
+    """Embedded-default locations. Unset fields fall back to the environment
+    (ATEDA_LAKEHOUSE, ATEDA_LANDING, ATEDA_BIN) and then to the repository defaults
+    (`lakehouse/`, `lakehouse/landing/`, `target/release/ateda`)."""
+
+    lakehouse: str | None = None
+    landing: str | None = None
+    ateda_bin: str | None = None
+    # Ingest this path for every partition instead of looking in the landing area
+    # (used by `python -m ateda_dagster.pipeline --night D --source PATH`).
+    source: str | None = None
+
+    def settings(self) -> Settings:
+        base = Settings.from_env(self.lakehouse)
+        return Settings(
+            lakehouse=base.lakehouse,
+            landing=Path(self.landing).resolve() if self.landing else base.landing,
+            ateda_bin=Path(self.ateda_bin).resolve() if self.ateda_bin else base.ateda_bin,
+        )
