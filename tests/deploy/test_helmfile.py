@@ -183,3 +183,28 @@ def test_dashboard_covers_metrics():
     assert "histogram_quantile" in exprs and "ateda_commit_duration_seconds_bucket" in exprs
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_platform_chart_lint_and_schema(tools):
+    chart = REPO / "charts" / "ateda-platform"
+    everything = [
+        "--set",
+        "secrets.create=true,secrets.s3AccessKeyId=k,secrets.s3SecretAccessKey=s,secrets.nessieJdbcPassword=p",
+        "--set",
+        "starrocksCatalog.enabled=true,maintenance.enabled=true,monitoring.enabled=true",
+        "--set",
+        "maintenance.script=print,monitoring.dashboard=x,monitoring.scrapeConfig=x",
+    ]
+    proc = tools.run(tools.helm, "lint", "--strict", chart, *everything)
+    assert "0 chart(s) failed" in proc.stdout
+    bad = tools.run(
+        tools.helm,
+        "template",
+        "p",
+        chart,
+        *everything,
+        "--set",
+        "securityContext.readOnlyRootFilesystem=false",
+        check=False,
+    )
+    assert bad.returncode != 0 and "readOnlyRootFilesystem" in bad.stderr
