@@ -46,6 +46,8 @@ where keep_rank = 1
   batch (var `night`); otherwise every object in silver.
 -#}
 {% macro objects_in_scope() -%}
+  {#- both refs at parse time, so that the dependency is known whichever branch runs -#}
+  {%- set batch, everything = ref('stg_ztf__alerts'), ref('detection') -%}
   {%- if is_incremental() -%}
     select distinct objectId from {{ ref('stg_ztf__alerts') }}
   {%- else -%}

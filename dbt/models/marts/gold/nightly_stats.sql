@@ -1,4 +1,5 @@
 {{ config(**ateda.incremental_config(keys=['night', 'field', 'fid'], delete_key=['night'])) }}
+{%- set batch = ref('stg_ztf__alerts') -%}
 {#-
   Per (night, field, filter): alerts, objects, new objects (first ever detection,
   candidate.jdstarthist, falls in the night), negative subtractions, depth.
@@ -7,7 +8,7 @@ with alerts as (
     select *
     from {{ ref('ztf_alert') }}
     {% if is_incremental() %}
-    where night in (select distinct night from {{ ref('stg_ztf__alerts') }})
+    where night in (select distinct night from {{ batch }})
     {% endif %}
 )
 

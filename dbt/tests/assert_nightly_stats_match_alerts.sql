@@ -1,0 +1,14 @@
+{{ config(meta={'dagster': {'ref': {'name': 'nightly_stats'}}}) }}
+{#- Per night, the alerts counted in nightly_stats add up to the alerts in silver. -#}
+with s as (
+    select night, sum(n_alerts) as n_alerts from {{ ref('nightly_stats') }} group by night
+),
+
+a as (
+    select night, count(*) as n_alerts from {{ ref('ztf_alert') }} group by night
+)
+
+select a.night, a.n_alerts, s.n_alerts as n_stats
+from a
+left join s on s.night = a.night
+where s.n_alerts is null or s.n_alerts <> a.n_alerts
