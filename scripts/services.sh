@@ -127,14 +127,31 @@ EOF
   )
 }
 
-# True when S3 answers (any HTTP status) and the REST catalog serves /v1/config and sees
-# the table bucket.
+# Volume ids the master knows ("VolumeIds":" 1-3 5" in /dir/status), one per line.
+known_volumes() {
+  local ids tok
+  ids=$(curl -s -m 2 "http://127.0.0.1:$PORT_MASTER/dir/status" | grep -o '"VolumeIds":"[^"]*"' | cut -d'"' -f4 | tr ',' ' ')
+  for tok in $ids; do
+    case $tok in
+      *-*) seq "${tok%-*}" "${tok#*-}" ;;
+      *) echo "$tok" ;;
+    esac
+  done
+}
+
+# True when S3 answers (any HTTP status), the REST catalog sees the table bucket, and the
+# master knows every volume on disk: after a crash the volume server registers them a few
+# seconds late, and until then reads of objects in them fail.
 ready() {
-  local s3 cat
+  local s3 cat want missing
   s3=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$PORT_S3/" || true)
   [ -n "$s3" ] && [ "$s3" != 000 ] || return 1
   cat=$(curl -s -m 2 "http://127.0.0.1:$PORT_ICEBERG/v1/$TABLE_BUCKET/namespaces" || true)
-  case $cat in *'"namespaces"'*) return 0 ;; *) return 1 ;; esac
+  case $cat in *'"namespaces"'*) ;; *) return 1 ;; esac
+  want=$(find "$DIR/data" -maxdepth 1 -name '*.dat' | sed -E 's/.*[_/]([0-9]+)\.dat$/\1/' | sort -u)
+  [ -z "$want" ] && return 0
+  missing=$(comm -23 <(echo "$want") <(known_volumes | sort -u))
+  [ -z "$missing" ]
 }
 
 start() {
@@ -148,14 +165,23 @@ start() {
     echo "services: already running (pid $pid), S3 http://127.0.0.1:$PORT_S3, Iceberg REST http://127.0.0.1:$PORT_ICEBERG"
     return
   fi
-  local weed p
+  local weed p i
   weed=$(find_weed)
   for p in "$PORT_MASTER" "$PORT_VOLUME" "$PORT_FILER" "$PORT_S3" "$PORT_ICEBERG" "$PORT_ADMIN"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      die "port $p (from $DIR/ports) is taken by another process; stop it or remove $DIR/ports"
-    fi
+    # a server killed a moment ago may still be closing its sockets: give it 5 s
+    for i in $(seq 1 50); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || continue 2
+      sleep 0.1
+    done
+    die "port $p (from $DIR/ports) is taken by another process; stop it or remove $DIR/ports"
   done
   mkdir -p "$DIR/data"
+  # weed reads AWS_* (an extra admin identity), S3_* (bucket fallbacks) and WEED_* (any
+  # setting) from its environment: start it from a clean one, configured by flags only.
+  local v
+  for v in $(compgen -e); do
+    case $v in AWS_* | S3_* | WEED_*) unset "$v" ;; esac
+  done
   local started_at
   started_at=$(date +%s%N)
   # setsid: its own session and process group, so `stop` signals exactly this server.

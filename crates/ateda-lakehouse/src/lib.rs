@@ -48,10 +48,9 @@ pub const CATALOG_NAME: &str = "ateda";
 pub const NAMESPACE: &str = "bronze";
 
 /// Errors of the lakehouse layer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum LakehouseError {
     /// An Iceberg operation failed.
-    #[error("iceberg {what}: {source}")]
     Iceberg {
         /// What was being done.
         what: String,
@@ -59,16 +58,46 @@ pub enum LakehouseError {
         source: Box<iceberg::Error>,
     },
     /// The configuration is not usable.
-    #[error("configuration: {0}")]
     Config(String),
     /// The existing table cannot hold the data.
-    #[error("table {table}: {reason}")]
     Schema {
         /// Table name.
         table: String,
         /// What is wrong.
         reason: String,
     },
+}
+
+impl std::fmt::Display for LakehouseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LakehouseError::Iceberg { what, source } => {
+                write!(f, "iceberg {what}: {}", with_causes(source.as_ref()))
+            }
+            LakehouseError::Config(reason) => write!(f, "configuration: {reason}"),
+            LakehouseError::Schema { table, reason } => write!(f, "table {table}: {reason}"),
+        }
+    }
+}
+
+/// No `source()`: the message carries each distinct cause once. iceberg, opendal and
+/// reqwest errors print their source inside their own message, so walking the chain
+/// (`{:#}`) repeated every level (a 5 KB line for one refused connection).
+impl std::error::Error for LakehouseError {}
+
+/// An error's message followed by those of its causes not already part of it.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let m = c.to_string();
+        if !msg.contains(&m) {
+            msg.push_str(": ");
+            msg.push_str(&m);
+        }
+        cause = c.source();
+    }
+    msg
 }
 
 fn ice(what: impl Into<String>) -> impl FnOnce(iceberg::Error) -> LakehouseError {

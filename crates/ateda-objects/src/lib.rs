@@ -17,10 +17,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use sha2::{Digest, Sha256};
 
 /// Errors of object storage.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum ObjectError {
     /// The root URI is not usable.
-    #[error("storage URI {uri}: {reason}")]
     Uri {
         /// URI as given.
         uri: String,
@@ -28,13 +27,42 @@ pub enum ObjectError {
         reason: String,
     },
     /// The store refused or failed a write.
-    #[error("writing {uri}: {source}")]
     Write {
         /// Object URI.
         uri: String,
         /// Underlying error.
         source: object_store::Error,
     },
+}
+
+impl std::fmt::Display for ObjectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ObjectError::Uri { uri, reason } => write!(f, "storage URI {uri}: {reason}"),
+            ObjectError::Write { uri, source } => {
+                write!(f, "writing {uri}: {}", with_causes(source))
+            }
+        }
+    }
+}
+
+/// No `source()`: the message carries each distinct cause once (object_store errors
+/// print their source inside their own message, so walking the chain repeated it).
+impl std::error::Error for ObjectError {}
+
+/// An error's message followed by those of its causes not already part of it.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let m = c.to_string();
+        if !msg.contains(&m) {
+            msg.push_str(": ");
+            msg.push_str(&m);
+        }
+        cause = c.source();
+    }
+    msg
 }
 
 /// A root in object storage.
@@ -125,22 +153,39 @@ impl Bucket {
     }
 
     /// Writes `data` under `key` unless an object already exists there.
+    ///
+    /// object_store retries requests that never reached the server, but not a
+    /// create-if-absent PUT cut off in flight (a connection reset when the server
+    /// restarts): to object_store it is not idempotent. Here it is, since keys are
+    /// deterministic and content immutable: such a PUT is repeated (a few times, within
+    /// about 4 s), and if the first one had landed the repeat reports `Existed`.
     pub async fn put_if_absent(&self, key: &str, data: bytes::Bytes) -> Result<Put, ObjectError> {
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(&self.path(key), PutPayload::from(data), opts)
-            .await
-        {
-            Ok(_) => Ok(Put::Created),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(Put::Existed),
-            Err(source) => Err(ObjectError::Write {
-                uri: self.uri(key),
-                source,
-            }),
+        let path = self.path(key);
+        let mut pause = std::time::Duration::from_millis(250);
+        loop {
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            match self
+                .store
+                .put_opts(&path, PutPayload::from(data.clone()), opts)
+                .await
+            {
+                Ok(_) => return Ok(Put::Created),
+                Err(object_store::Error::AlreadyExists { .. }) => return Ok(Put::Existed),
+                Err(e) if pause.as_secs() < 4 && cut_off_in_flight(&e) => {
+                    tracing::warn!(uri = %self.uri(key), "PUT cut off in flight, repeating: {e}");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Err(source) => {
+                    return Err(ObjectError::Write {
+                        uri: self.uri(key),
+                        source,
+                    })
+                }
+            }
         }
     }
 
@@ -201,6 +246,29 @@ impl Bucket {
             source,
         })
     }
+}
+
+/// Whether a request failed because its connection broke after it was sent.
+fn cut_off_in_flight(e: &object_store::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            ) {
+                return true;
+            }
+        }
+        if c.to_string()
+            .contains("connection closed before message completed")
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Create-if-absent of one local file. An existing file of the same length
