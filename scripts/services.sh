@@ -84,7 +84,7 @@ EOF
 ensure_credentials() {
   if [ ! -s "$DIR/s3.json" ]; then
     local secret
-    secret=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 40)
+    secret=$("$(python_bin)" -c 'import secrets; print(secrets.token_hex(20))')
     (
       umask 077
       # admin: everything. anonymous: no S3 action at all, but its presence lets the
