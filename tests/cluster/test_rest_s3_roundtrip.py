@@ -139,3 +139,21 @@ def test_duckdb_attaches_the_rest_catalog(cluster, ingested):
         "select count(*), count(distinct candid) from lake.bronze.alerts"
     ).fetchone()
     assert (count, distinct) == (32, 32)
+
+
+def test_wrong_secret_fails_clearly_without_printing_it(cluster, packets, tmp_path):
+    wrong = "Wr0ngSecretThatMustNotBePrinted"
+    bad = type(cluster)(dict(cluster.env, AWS_SECRET_ACCESS_KEY=wrong))
+    run = run_ingest(
+        bad,
+        cluster.new_warehouse("badkey"),
+        cluster.new_cutouts("badkey"),
+        *packets[:2],
+        tmp=tmp_path,
+        rust_log="debug",
+    )
+    assert run.code == 1, run.stderr[-3000:]
+    error = [line for line in run.stderr.splitlines() if line.startswith("ateda ingest: error:")]
+    assert len(error) == 1 and "403" in error[0], error
+    assert_no_secret(bad, run.output)
+    assert_no_secret(cluster, run.output)
