@@ -189,6 +189,7 @@ start() {
     -dir="$DIR/data" \
     -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.telemetry=false -webdav=false -admin.ui=false -s3.port.lance=0 \
+    -master.volumeSizeLimitMB=64 \
     -s3.config="$DIR/s3.json" -bucket="$BUCKETS" -tableBucket="$TABLE_BUCKET" \
     -master.port="$PORT_MASTER" -master.port.grpc="$PORT_MASTER_GRPC" \
     -volume.port="$PORT_VOLUME" -volume.port.grpc="$PORT_VOLUME_GRPC" \

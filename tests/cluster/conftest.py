@@ -8,5 +8,7 @@ from cluster.helpers import Cluster, cluster_from_env
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Cluster:
-    return cluster_from_env()
+def cluster():
+    c: Cluster = cluster_from_env()
+    yield c
+    c.cleanup()

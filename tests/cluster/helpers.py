@@ -39,6 +39,7 @@ class Cluster:
     """Where the S3 API and the Iceberg REST catalog are (from .work/services/env.sh)."""
 
     env: dict[str, str] = field(repr=False)  # holds the secret key: never in test output
+    created: list[str] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def rest_uri(self) -> str:
@@ -65,10 +66,44 @@ class Cluster:
         """A fresh, empty Iceberg catalog: SeaweedFS serves one catalog per table bucket."""
         name = f"t-{label}-{uuid.uuid4().hex[:10]}"
         self.boto("s3tables").create_table_bucket(name=name)
+        self.created.append(f"s3://{name}")
         return f"s3://{name}"
 
     def new_cutouts(self, label: str) -> str:
-        return f"{self.env['ATEDA_TEST_CUTOUTS'].rstrip('/')}/{label}-{uuid.uuid4().hex[:10]}"
+        uri = f"{self.env['ATEDA_TEST_CUTOUTS'].rstrip('/')}/{label}-{uuid.uuid4().hex[:10]}"
+        self.created.append(uri)
+        return uri
+
+    def cleanup(self) -> None:
+        """Removes what the tests made, best effort: each table bucket holds its own
+        SeaweedFS volume, and a kept services dir would otherwise run out of them."""
+        tables = self.boto("s3tables")
+        arns = {b["name"]: b["arn"] for b in tables.list_table_buckets()["tableBuckets"]}
+        for uri in reversed(self.created):
+            try:
+                if uri.startswith(self.env["ATEDA_TEST_CUTOUTS"]):
+                    self.delete_prefix(uri)
+                    continue
+                cat = self.catalog(uri)
+                for ns in cat.list_namespaces():
+                    for ident in cat.list_tables(ns):
+                        cat.purge_table(ident)
+                    cat.drop_namespace(ns)
+                tables.delete_table_bucket(tableBucketARN=arns[uri.removeprefix("s3://")])
+            except Exception as e:  # leftovers only cost disk space
+                print(f"cleanup of {uri} failed: {e}")
+        self.created.clear()
+
+    def delete_prefix(self, uri: str) -> None:
+        u = urlparse(uri)
+        s3 = self.boto()
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=u.netloc, Prefix=u.path.lstrip("/") + "/"
+        )
+        for page in pages:
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=u.netloc, Delete={"Objects": keys, "Quiet": True})
 
     def catalog(self, warehouse: str) -> RestCatalog:
         """An independent reader/writer: pyiceberg's REST client (its own S3 client)."""
