@@ -1,19 +1,19 @@
 """Nightly assets: bronze ingest (ateda), silver and gold (dbt), and their checks."""
 
-
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
-from dagster import AssetExecutionContext
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
     DbtCliResource,
     dbt_assets,
 )
+
+import dagster as dg
+from dagster import AssetExecutionContext
 
 from .dbt_project import dbt_project, ensure_manifest
 from .ingest import SUMMARY_KEYS, run_ingest

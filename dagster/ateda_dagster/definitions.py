@@ -1,8 +1,8 @@
 """Dagster definitions: `dagster dev -m ateda_dagster.definitions` (from dagster/)."""
 
+from dagster_dbt import DbtCliResource
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from .assets import ateda_dbt, bronze_alerts, nightly
 from .dbt_project import dbt_executable, dbt_project

@@ -1,13 +1,13 @@
 """Run the pipeline without a Dagster daemon.
 
-    python -m ateda_dagster.pipeline --lakehouse DIR --night 2023-10-12 [--source PATH]
-        one night through Dagster (the same assets and checks as the nightly job):
-        ingest the night's source (landing tarball/directory, or --source), then
-        `dbt build` incremental for that night.
+python -m ateda_dagster.pipeline --lakehouse DIR --night 2023-10-12 [--source PATH]
+    one night through Dagster (the same assets and checks as the nightly job):
+    ingest the night's source (landing tarball/directory, or --source), then
+    `dbt build` incremental for that night.
 
-    python -m ateda_dagster.pipeline --lakehouse DIR [SOURCE ...]
-        ingest the sources (if any) with `ateda ingest`, then one `dbt build` over every
-        night in bronze (no night filter).
+python -m ateda_dagster.pipeline --lakehouse DIR [SOURCE ...]
+    ingest the sources (if any) with `ateda ingest`, then one `dbt build` over every
+    night in bronze (no night filter).
 """
 
 import argparse
@@ -22,8 +22,11 @@ from .ingest import run_ingest
 from .lakehouse import DBT_DIR, Settings, dbt_vars, install_duckdb_extensions
 
 
-def run_night(settings: Settings, night: str, source: Path | None = None) -> bool:
-    """Materialize every asset (and run every check) of partition `night`; True on success."""
+def run_night(settings: Settings, night: str, source: Path | None = None):
+    """Materialize every asset (and run every check) of partition `night`.
+
+    Returns Dagster's ExecuteInProcessResult (`.success`, events, check evaluations).
+    """
     import dagster as dg
 
     from .assets import ateda_dbt, bronze_alerts
@@ -43,7 +46,7 @@ def run_night(settings: Settings, night: str, source: Path | None = None) -> boo
     for ev in result.get_asset_check_evaluations():
         if not ev.passed:
             print(f"check failed: {ev.asset_key.to_user_string()} {ev.check_name}", file=sys.stderr)
-    return result.success
+    return result
 
 
 def dbt_build(settings: Settings, night: str | None = None, extra: list[str] | None = None) -> int:
@@ -68,8 +71,12 @@ def dbt_build(settings: Settings, night: str | None = None, extra: list[str] | N
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m ateda_dagster.pipeline", description=__doc__)
-    ap.add_argument("--lakehouse", help="lakehouse directory (default: $ATEDA_LAKEHOUSE or ./lakehouse)")
-    ap.add_argument("--landing", help="landing directory (default: $ATEDA_LANDING or LAKEHOUSE/landing)")
+    ap.add_argument(
+        "--lakehouse", help="lakehouse directory (default: $ATEDA_LAKEHOUSE or ./lakehouse)"
+    )
+    ap.add_argument(
+        "--landing", help="landing directory (default: $ATEDA_LANDING or LAKEHOUSE/landing)"
+    )
     ap.add_argument("--night", action="append", default=[], help="YYYY-MM-DD; repeatable")
     ap.add_argument("--source", help="with --night: ingest this path instead of the landing file")
     ap.add_argument("sources", nargs="*", type=Path, help="without --night: paths to ingest first")
@@ -84,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.sources:
             ap.error("give sources with --source when --night is used")
         for night in args.night:
-            ok = run_night(settings, night, Path(args.source).resolve() if args.source else None)
+            ok = run_night(
+                settings, night, Path(args.source).resolve() if args.source else None
+            ).success
             print(f"night {night}: {'ok' if ok else 'FAILED'} ({time.monotonic() - started:.1f} s)")
             if not ok:
                 return 1

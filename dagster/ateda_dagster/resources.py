@@ -1,6 +1,5 @@
 """Dagster resources: where the lakehouse, the landing area and the ateda binary are."""
 
-
 from pathlib import Path
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """Landing sensor: a new ztf_public_YYYYMMDD.tar.gz starts a run of that night."""
 
-
 import json
 import os
 import time

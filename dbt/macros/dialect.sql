@@ -111,3 +111,52 @@
       'buckets': 8,
   }) }}
 {%- endmacro %}
+
+{#
+  Mean / sample standard deviation that do not depend on the rows' storage order, so a
+  re-run of a night yields bit-identical gold tables. DuckDB: the values are collected
+  in `order_by` order and aggregated as a list. StarRocks: plain aggregates.
+#}
+{% macro stable_avg(expr, order_by) -%}
+  {{ return(adapter.dispatch('stable_avg', 'ateda')(expr, order_by)) }}
+{%- endmacro %}
+{% macro default__stable_avg(expr, order_by) -%}
+  avg({{ expr }})
+{%- endmacro %}
+{% macro duckdb__stable_avg(expr, order_by) -%}
+  list_avg(list({{ expr }} order by {{ order_by }}) filter (where ({{ expr }}) is not null))
+{%- endmacro %}
+
+{% macro stable_stddev(expr, order_by) -%}
+  {{ return(adapter.dispatch('stable_stddev', 'ateda')(expr, order_by)) }}
+{%- endmacro %}
+{% macro default__stable_stddev(expr, order_by) -%}
+  stddev_samp({{ expr }})
+{%- endmacro %}
+{% macro duckdb__stable_stddev(expr, order_by) -%}
+  list_stddev_samp(list({{ expr }} order by {{ order_by }}) filter (where ({{ expr }}) is not null))
+{%- endmacro %}
+
+{#
+  Value of `expr` on the row with the smallest (first_by) / largest (last_by) `order_col`,
+  ties broken by `tie_col` so the result never depends on storage order.
+#}
+{% macro first_by(expr, order_col, tie_col) -%}
+  {{ return(adapter.dispatch('first_by', 'ateda')(expr, order_col, tie_col)) }}
+{%- endmacro %}
+{% macro default__first_by(expr, order_col, tie_col) -%}
+  min_by({{ expr }}, {{ order_col }})
+{%- endmacro %}
+{% macro duckdb__first_by(expr, order_col, tie_col) -%}
+  arg_min({{ expr }}, ({{ order_col }}, {{ tie_col }}))
+{%- endmacro %}
+
+{% macro last_by(expr, order_col, tie_col) -%}
+  {{ return(adapter.dispatch('last_by', 'ateda')(expr, order_col, tie_col)) }}
+{%- endmacro %}
+{% macro default__last_by(expr, order_col, tie_col) -%}
+  max_by({{ expr }}, {{ order_col }})
+{%- endmacro %}
+{% macro duckdb__last_by(expr, order_col, tie_col) -%}
+  arg_max({{ expr }}, ({{ order_col }}, {{ tie_col }}))
+{%- endmacro %}

@@ -19,10 +19,10 @@ select
     count(*) as n_alerts,
     count(distinct objectId) as n_objects,
     count(distinct case when {{ ateda.date_from_jd('jdstarthist') }} = night then objectId end) as n_new_objects,
-    sum(case when isdiffpos = -1 then 1 else 0 end) as n_negative,
-    sum(case when has_stamp then 1 else 0 end) as n_with_stamps,
+    count(case when isdiffpos = -1 then 1 end) as n_negative,
+    count(case when has_stamp then 1 end) as n_with_stamps,
     {{ ateda.median('cast(diffmaglim as double)') }} as median_diffmaglim,
-    avg(cast(rb as double)) as mean_rb,
+    {{ ateda.stable_avg('cast(rb as double)', 'candid') }} as mean_rb,
     min(mjd) as first_mjd,
     max(mjd) as last_mjd
 from alerts

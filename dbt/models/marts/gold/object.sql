@@ -16,18 +16,19 @@ det_stats as (
         count(*) as ndet,
         min(mjd) as first_mjd,
         max(mjd) as last_mjd,
-        avg(ra) as mean_ra,
-        avg(dec) as mean_dec,
-        stddev_samp(ra) * 3600 * cos(radians(avg(dec))) as sigma_ra_arcsec,
-        stddev_samp(dec) * 3600 as sigma_dec_arcsec,
-        avg(case when fid = 1 then cast(magpsf as double) end)
-          - avg(case when fid = 2 then cast(magpsf as double) end) as g_r_mean,
-        avg(case when fid = 1 and corrected then mag_corr end)
-          - avg(case when fid = 2 and corrected then mag_corr end) as g_r_mean_corr,
-        min_by(corrected, mjd) as corrected,
-        sum(case when fid = 1 then 1 else 0 end) as ndet_g,
-        sum(case when fid = 2 then 1 else 0 end) as ndet_r,
-        sum(case when fid = 3 then 1 else 0 end) as ndet_i
+        {{ ateda.stable_avg('ra', 'candid') }} as mean_ra,
+        {{ ateda.stable_avg('dec', 'candid') }} as mean_dec,
+        {{ ateda.stable_stddev('ra', 'candid') }} * 3600
+          * cos(radians({{ ateda.stable_avg('dec', 'candid') }})) as sigma_ra_arcsec,
+        {{ ateda.stable_stddev('dec', 'candid') }} * 3600 as sigma_dec_arcsec,
+        {{ ateda.stable_avg('case when fid = 1 then cast(magpsf as double) end', 'candid') }}
+          - {{ ateda.stable_avg('case when fid = 2 then cast(magpsf as double) end', 'candid') }} as g_r_mean,
+        {{ ateda.stable_avg('case when fid = 1 and corrected then mag_corr end', 'candid') }}
+          - {{ ateda.stable_avg('case when fid = 2 and corrected then mag_corr end', 'candid') }} as g_r_mean_corr,
+        {{ ateda.first_by('corrected', 'mjd', 'candid') }} as corrected,
+        count(case when fid = 1 then 1 end) as ndet_g,
+        count(case when fid = 2 then 1 end) as ndet_r,
+        count(case when fid = 3 then 1 end) as ndet_i
     from det
     group by objectId
 ),
@@ -38,10 +39,10 @@ alert_stats as (
         count(*) as n_alerts,
         min(night) as first_alert_night,
         max(night) as last_alert_night,
-        max_by(candid, jd) as last_candid,
-        max_by(stellar, jd) as stellar,
-        max_by(ndethist, jd) as ndethist,
-        max_by(ncovhist, jd) as ncovhist,
+        {{ ateda.last_by('candid', 'jd', 'candid') }} as last_candid,
+        {{ ateda.last_by('stellar', 'jd', 'candid') }} as stellar,
+        {{ ateda.last_by('ndethist', 'jd', 'candid') }} as ndethist,
+        {{ ateda.last_by('ncovhist', 'jd', 'candid') }} as ncovhist,
         min(mjdstarthist) as mjdstarthist
     from {{ ref('ztf_alert') }}
     where objectId in (select objectId from scope)

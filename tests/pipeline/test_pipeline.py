@@ -1,0 +1,394 @@
+"""Dagster + dbt on the embedded default, checked against the real packets.
+
+One temporary lakehouse per module: the sample night (2023-10-12, 24 real v4 packets)
+lands as `ztf_public_20231012.tar.gz`, the nightly Dagster job materializes it (ateda
+ingest -> bronze, dbt build -> silver + gold, every check), and the tests compare the
+tables with values computed here from the packets with fastavro.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tarfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import fastavro
+import pytest
+
+import dagster as dg
+from conftest import DATA, REPO, ateda_bin
+
+sys.path.insert(0, str(REPO / "dagster"))
+
+from ateda_dagster.ingest import run_ingest  # noqa: E402
+from ateda_dagster.lakehouse import Settings  # noqa: E402
+from ateda_dagster.pipeline import dbt_build, run_night  # noqa: E402
+from ateda_dagster.report import report  # noqa: E402
+from ateda_dagster.resources import AtedaResource  # noqa: E402
+from ateda_dagster.sensors import landed_files  # noqa: E402
+
+SAMPLE_NIGHT = "2023-10-12"
+KNOWN_OBJECT = "ZTF17aadcuwj"  # 2023-10-12 alert with 38 detections in its history
+
+SILVER_GOLD_KEYS = {
+    "silver.ztf_alert": ["candid"],
+    "silver.detection": ["objectId", "candid"],
+    "silver.non_detection": ["objectId", "fid", "mjd"],
+    "silver.forced_photometry": ["objectId", "pid"],
+    "silver.reference": ["objectId", "rfid"],
+    "silver.xmatch_gaia": ["objectId"],
+    "silver.xmatch_ps1": ["objectId", "match_rank"],
+    "silver.xmatch_ss": ["candid"],
+    "gold.object": ["objectId"],
+    "gold.magstat": ["objectId", "fid"],
+    "gold.light_curve": ["objectId", "point_index"],
+    "gold.nightly_stats": ["night", "field", "fid"],
+}
+
+
+def night_of_jd(jd: float) -> str:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=jd - 2440587.5)).date().isoformat()
+
+
+def read_alerts() -> dict[str, list[tuple[Path, dict]]]:
+    """Packets grouped by night (UTC date of candidate.jd)."""
+    by_night: dict[str, list[tuple[Path, dict]]] = defaultdict(list)
+    for path in sorted(DATA.glob("v*/*.avro")):
+        with open(path, "rb") as fh:
+            for rec in fastavro.reader(fh):
+                by_night[night_of_jd(rec["candidate"]["jd"])].append((path, rec))
+    return by_night
+
+
+def write_tarball(landing: Path, night: str, files: list[Path]) -> Path:
+    landing.mkdir(parents=True, exist_ok=True)
+    out = landing / f"ztf_public_{night.replace('-', '')}.tar.gz"
+    with tarfile.open(out, "w:gz") as tar:
+        for f in sorted(set(files)):
+            tar.add(f, arcname=f.name)
+    return out
+
+
+def expected(alerts: list[dict]) -> dict:
+    """Silver contents derived here from the packets, following ztf-domain.md."""
+    det: dict[tuple, dict] = {}
+    nondet: set[tuple] = set()
+    fp: dict[tuple, dict] = {}
+    for a in alerts:
+        oid = a["objectId"]
+        det[(oid, a["candid"])] = {"from_alert": True, **a["candidate"]}
+        for p in a.get("prv_candidates") or []:
+            if p["candid"] is None:
+                nondet.add((oid, p["fid"], p["jd"] - 2400000.5))
+            else:
+                det.setdefault((oid, p["candid"]), {"from_alert": False, **p})
+        for f in a.get("fp_hists") or []:
+            flux, unc = f["forcediffimflux"], f["forcediffimfluxunc"]
+            if flux in (None, 0, -99999) or unc in (None, 0, -99999) or f["procstatus"] != "0":
+                continue
+            fp[(oid, f["pid"])] = f
+    return {"detection": det, "non_detection": nondet, "forced_photometry": fp}
+
+
+def fp_mag(f: dict) -> tuple[float, float]:
+    flux, unc, zp = f["forcediffimflux"], f["forcediffimfluxunc"], f["magzpsci"]
+    mag = -2.5 * math.log10(abs(flux * 10 ** ((8.9 - zp) / 2.5) * 1e6)) + 23.9
+    return mag, 1.0857 * unc / abs(flux)
+
+
+def bronze_metadata(result) -> dict:
+    (mat,) = [
+        e.materialization
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["bronze", "alerts"])
+    ]
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+# Where a row came from (paths, run ids) legitimately differs between two lakehouses.
+PROVENANCE = (
+    "exclude (cutout_science_uri, cutout_template_uri, cutout_difference_uri, "
+    "ingest_source, ingest_run_id)"
+)
+
+
+def table_snapshot(db: Path) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {
+            t: con.execute(
+                f"select * {PROVENANCE if t == 'silver.ztf_alert' else ''} from {t} order by all"
+            ).fetchall()
+            for t in SILVER_GOLD_KEYS
+        }
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def packets_by_night():
+    return read_alerts()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, packets_by_night):
+    """Lakehouse + landing with one tarball per night; the sample night materialized."""
+    root = tmp_path_factory.mktemp("pipeline")
+    landing = root / "landing"
+    for night, items in packets_by_night.items():
+        write_tarball(landing, night, [p for p, _ in items])
+    settings = Settings(lakehouse=root / "lakehouse", landing=landing, ateda_bin=ateda_bin())
+    started = time.monotonic()
+    result = run_night(settings, SAMPLE_NIGHT)
+    elapsed = time.monotonic() - started
+    assert result.success
+    return {"settings": settings, "result": result, "elapsed": elapsed}
+
+
+@pytest.fixture
+def db(env):
+    """Read-only connection, closed after each test (it would block the next dbt run)."""
+    con = duckdb.connect(str(env["settings"].duckdb_path), read_only=True)
+    yield con
+    con.close()
+
+
+def test_bronze_asset_reports_ingest_summary(env, packets_by_night):
+    result = env["result"]
+    md = bronze_metadata(result)
+    n = len(packets_by_night[SAMPLE_NIGHT])
+    assert n == 24
+    assert md["alerts_seen"] == n and md["ingested"] == n
+    assert md["already_present"] == 0 and md["quarantined"] == 0
+    assert md["cutouts_written"] == 3 * n
+    assert isinstance(md["snapshot_id"], int)
+    assert md["night_rows"] == n and md["exit_code"] == 0
+    assert md["source"].endswith("ztf_public_20231012.tar.gz")
+
+
+def test_every_asset_and_check(env):
+    result = env["result"]
+    keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    for t in SILVER_GOLD_KEYS:
+        assert t.replace(".", "/") in keys
+    assert "bronze/alerts" in keys
+    evals = result.get_asset_check_evaluations()
+    failed = [(e.asset_key.to_user_string(), e.check_name) for e in evals if not e.passed]
+    assert failed == []
+    names = {(e.asset_key.to_user_string(), e.check_name) for e in evals}
+    assert ("bronze/alerts", "rows_match_source") in names
+    assert ("silver/ztf_alert", "assert_ztf_alert_rows_match_bronze") in names
+    assert any("unique_combination" in c for k, c in names if k == "silver/detection")
+    assert len(evals) >= 50
+
+
+def test_row_counts_against_packets(db, packets_by_night):
+    alerts = [rec for _, rec in packets_by_night[SAMPLE_NIGHT]]
+    exp = expected(alerts)
+
+    def count(sql: str) -> int:
+        return db.execute(sql).fetchone()[0]
+
+    assert count("select count(*) from silver.ztf_alert") == len(alerts)
+    assert count("select count(*) from silver.detection") == len(exp["detection"])
+    assert count("select count(*) from silver.non_detection") == len(exp["non_detection"])
+    assert count("select count(*) from silver.forced_photometry") == len(exp["forced_photometry"])
+    objects = {a["objectId"] for a in alerts}
+    assert count("select count(*) from gold.object") == len(objects)
+    assert count("select sum(n_alerts) from gold.nightly_stats") == len(alerts)
+    assert count("select count(distinct night) from gold.nightly_stats") == 1
+    assert count("select count(*) from silver.xmatch_ps1") == sum(
+        1 for a in alerts for i in (1, 2, 3) if a["candidate"][f"objectidps{i}"] is not None
+    )
+    fids = {(oid, d["fid"]) for (oid, _), d in exp["detection"].items()}
+    assert count("select count(*) from gold.magstat") == len(fids)
+    points = len(exp["detection"]) + len(exp["non_detection"]) + len(exp["forced_photometry"])
+    assert count("select count(*) from gold.light_curve") == points
+
+
+def test_keys_unique(db):
+    for table, key in SILVER_GOLD_KEYS.items():
+        cols = ", ".join(key)
+        dupes = db.execute(
+            f"select {cols}, count(*) from {table} group by {cols} having count(*) > 1"
+        ).fetchall()
+        nulls = db.execute(
+            f"select count(*) from {table} where " + " or ".join(f"{c} is null" for c in key)
+        ).fetchone()[0]
+        assert dupes == [] and nulls == 0, table
+
+
+def test_known_object_detections(db, packets_by_night):
+    (alert,) = [r for _, r in packets_by_night[SAMPLE_NIGHT] if r["objectId"] == KNOWN_OBJECT]
+    exp = {c: d for (oid, c), d in expected([alert])["detection"].items() if oid == KNOWN_OBJECT}
+    rows = db.execute(
+        "select candid, mjd, fid, magpsf, sigmapsf, isdiffpos, has_stamp, parent_candid, from_alert "
+        "from silver.detection where objectId = ? order by mjd",
+        [KNOWN_OBJECT],
+    ).fetchall()
+    assert len(rows) == len(exp) == 38
+    assert {r[0] for r in rows} == set(exp)
+    for candid, mjd, fid, magpsf, sigmapsf, isdiffpos, has_stamp, parent, from_alert in rows:
+        e = exp[candid]
+        assert mjd == pytest.approx(e["jd"] - 2400000.5, abs=1e-9)
+        assert fid == e["fid"]
+        assert magpsf == pytest.approx(e["magpsf"], rel=1e-7)
+        assert sigmapsf == pytest.approx(e["sigmapsf"], rel=1e-7)
+        assert isdiffpos == (1 if e["isdiffpos"] in ("t", "1") else -1)
+        own = candid == alert["candid"]
+        assert from_alert is own and has_stamp is own
+        assert parent == (None if own else alert["candid"])
+    obj = db.execute(
+        "select ndet, n_alerts, first_mjd, last_mjd from gold.object where objectId = ?",
+        [KNOWN_OBJECT],
+    ).fetchone()
+    mjds = [e["jd"] - 2400000.5 for e in exp.values()]
+    assert obj[0] == 38 and obj[1] == 1
+    assert obj[2] == pytest.approx(min(mjds)) and obj[3] == pytest.approx(max(mjds))
+    by_fid = db.execute(
+        "select fid, ndet, mag_min, mag_max from gold.magstat where objectId = ? order by fid",
+        [KNOWN_OBJECT],
+    ).fetchall()
+    for fid, ndet, mag_min, mag_max in by_fid:
+        mags = [e["magpsf"] for e in exp.values() if e["fid"] == fid]
+        assert ndet == len(mags)
+        assert mag_min == pytest.approx(min(mags)) and mag_max == pytest.approx(max(mags))
+
+
+def test_non_detections_are_upper_limits(db, packets_by_night):
+    alerts = [r for _, r in packets_by_night[SAMPLE_NIGHT]]
+    limits = {
+        (a["objectId"], p["fid"], p["jd"] - 2400000.5): p["diffmaglim"]
+        for a in alerts
+        for p in a.get("prv_candidates") or []
+        if p["candid"] is None
+    }
+    rows = db.execute("select objectId, fid, mjd, diffmaglim from silver.non_detection").fetchall()
+    assert len(rows) == len(limits)
+    got = {(o, f, round(m, 9)): d for o, f, m, d in rows}
+    for (o, f, m), lim in limits.items():
+        d = got[(o, f, round(m, 9))]
+        assert (d is None and lim is None) or d == pytest.approx(lim, rel=1e-7)
+
+
+def test_forced_photometry_magnitudes(db, packets_by_night):
+    alerts = [r for _, r in packets_by_night[SAMPLE_NIGHT]]
+    fp = expected(alerts)["forced_photometry"]
+    assert len(fp) > 100
+    rows = {
+        (o, p): (mag, e_mag)
+        for o, p, mag, e_mag in db.execute(
+            "select objectId, pid, mag, e_mag from silver.forced_photometry"
+        ).fetchall()
+    }
+    assert set(rows) == set(fp)
+    for key, f in fp.items():
+        mag, e_mag = fp_mag(f)
+        assert rows[key][0] == pytest.approx(mag, abs=1e-9)
+        assert rows[key][1] == pytest.approx(e_mag, rel=1e-9)
+    # rows dropped by the cleaning rules are really absent
+    bad = [
+        (a["objectId"], f["pid"])
+        for a in alerts
+        for f in a.get("fp_hists") or []
+        if f["procstatus"] != "0" or f["forcediffimflux"] in (None, 0, -99999)
+    ]
+    assert bad and not any(k in rows and k not in fp for k in bad)
+
+
+def test_light_curve_ordered_by_mjd(db):
+    rows = db.execute(
+        "select objectId, point_index, mjd, kind from gold.light_curve order by objectId, point_index"
+    ).fetchall()
+    by_obj: dict[str, list] = defaultdict(list)
+    for oid, idx, mjd, kind in rows:
+        by_obj[oid].append((idx, mjd, kind))
+    assert len(by_obj) == 24
+    for oid, pts in by_obj.items():
+        assert [p[0] for p in pts] == list(range(1, len(pts) + 1)), oid
+        mjds = [p[1] for p in pts]
+        assert mjds == sorted(mjds), oid
+    kinds = {k for _, _, _, k in rows}
+    assert kinds == {"detection", "non_detection", "forced_photometry"}
+    # the table's physical order is the plotting order
+    physical = db.execute("select objectId, point_index from gold.light_curve").fetchall()
+    assert physical == [(o, i) for o, i, _, _ in rows]
+
+
+def test_rerun_of_a_night_gives_the_same_tables(env):
+    settings = env["settings"]
+    before = table_snapshot(settings.duckdb_path)
+    again = run_night(settings, SAMPLE_NIGHT)
+    assert again.success
+    md = bronze_metadata(again)
+    assert (md["ingested"], md["already_present"]) == (0, 24)
+    after = table_snapshot(settings.duckdb_path)
+    for t, rows in after.items():
+        assert rows == before[t], t
+
+
+def test_nights_in_any_order_equal_one_full_build(env, tmp_path):
+    """More nights, incremental and newest first == one dbt build over the same nights,
+    bit for bit (deterministic dedup winners, order-independent aggregates)."""
+    settings = env["settings"]
+    others = ["2025-03-25", "2019-12-16", "2018-04-18"]
+    tarballs = [settings.landing / f"ztf_public_{n.replace('-', '')}.tar.gz" for n in others]
+    run_ingest(settings, *tarballs)
+    for night in others:
+        assert dbt_build(settings, night, ["--quiet"]) == 0
+    incremental = table_snapshot(settings.duckdb_path)
+
+    full = Settings(lakehouse=tmp_path / "full", landing=tmp_path, ateda_bin=settings.ateda_bin)
+    run_ingest(full, settings.landing / "ztf_public_20231012.tar.gz", *tarballs)
+    assert dbt_build(full, None, ["--quiet"]) == 0
+    full_tables = table_snapshot(full.duckdb_path)
+    for t, rows in full_tables.items():
+        assert rows == incremental[t], t
+    assert len(incremental["silver.ztf_alert"]) == 24 + 1 + 3 + 1
+    nights = {r[0].isoformat() for r in incremental["gold.nightly_stats"]}
+    assert nights == {SAMPLE_NIGHT, *others}
+
+
+def test_report_plots_most_detected_object(env, capsys):
+    settings = env["settings"]
+    png = report(settings.lakehouse)
+    out = capsys.readouterr().out
+    assert png.exists() and png.stat().st_size > 10_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    top = con.execute(
+        "select objectId from gold.object order by ndet desc, objectId limit 1"
+    ).fetchone()[0]
+    con.close()
+    assert png.name == f"light_curve_{top}.png"
+    assert "gold.nightly_stats" in out and top in out
+
+
+def test_landing_sensor_requests_the_night(tmp_path, packets_by_night):
+    from ateda_dagster.definitions import landing_sensor
+
+    landing = tmp_path / "landing"
+    tarball = write_tarball(landing, SAMPLE_NIGHT, [p for p, _ in packets_by_night[SAMPLE_NIGHT]])
+    (landing / "notes.txt").write_text("not a night")
+    old = time.time() - 60
+    os.utime(tarball, (old, old))
+    assert [n for n, _, _ in landed_files(landing)] == [SAMPLE_NIGHT]
+
+    resources = {"ateda": AtedaResource(landing=str(landing))}
+    ctx = dg.build_sensor_context(cursor=None, resources=resources)
+    requests = list(landing_sensor(ctx))
+    assert [r.partition_key for r in requests] == [SAMPLE_NIGHT]
+    assert requests[0].run_key.startswith("ztf_public_20231012.tar.gz:")
+
+    again = landing_sensor(dg.build_sensor_context(cursor=ctx.cursor, resources=resources))
+    assert isinstance(again, dg.SkipReason)
+
+    # a tarball still being copied (fresh mtime) is not picked up yet
+    fresh = write_tarball(landing, "2024-05-19", [p for p, _ in packets_by_night["2024-05-19"]])
+    assert fresh.name not in [n for _, n, _ in landed_files(landing)]
