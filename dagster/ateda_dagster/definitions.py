@@ -4,7 +4,7 @@ from dagster_dbt import DbtCliResource
 
 import dagster as dg
 
-from .assets import ateda_dbt, bronze_alerts, nightly
+from .assets import ateda_dbt, bronze_alerts
 from .dbt_project import dbt_executable, dbt_project
 from .resources import AtedaResource
 from .sensors import make_landing_sensor
@@ -12,7 +12,6 @@ from .sensors import make_landing_sensor
 nightly_job = dg.define_asset_job(
     "ateda_nightly",
     selection=dg.AssetSelection.all(),
-    partitions_def=nightly,
     description="Ingest one night into bronze, then build silver and gold and run every check.",
 )
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO / "dagster"))
 from ateda_dagster.ingest import run_ingest  # noqa: E402
 from ateda_dagster.lakehouse import Settings  # noqa: E402
 from ateda_dagster.pipeline import dbt_build, run_night  # noqa: E402
+from ateda_dagster.pipeline import main as pipeline_main  # noqa: E402
 from ateda_dagster.report import report  # noqa: E402
 from ateda_dagster.resources import AtedaResource  # noqa: E402
 from ateda_dagster.sensors import landed_files  # noqa: E402
@@ -344,9 +345,10 @@ def test_nights_in_any_order_equal_one_full_build(env, tmp_path):
         assert dbt_build(settings, night, ["--quiet"]) == 0
     incremental = table_snapshot(settings.duckdb_path)
 
+    # the CLI `make demo` uses: ingest sources, then one dbt build over every night
     full = Settings(lakehouse=tmp_path / "full", landing=tmp_path, ateda_bin=settings.ateda_bin)
-    run_ingest(full, settings.landing / "ztf_public_20231012.tar.gz", *tarballs)
-    assert dbt_build(full, None, ["--quiet"]) == 0
+    sources = [str(settings.landing / "ztf_public_20231012.tar.gz"), *map(str, tarballs)]
+    assert pipeline_main(["--lakehouse", str(full.lakehouse), *sources]) == 0
     full_tables = table_snapshot(full.duckdb_path)
     for t, rows in full_tables.items():
         assert rows == incremental[t], t
