@@ -70,8 +70,9 @@
 {#
   Config of an incremental model keyed by `keys`.
   DuckDB: delete+insert on `delete_key` (default: the keys): rows of the batch replace
-  the stored rows with the same key. StarRocks: a PRIMARY KEY table (keys first in the
-  select list) where an insert is an upsert.
+  the stored rows with the same key; descriptions persisted as table/column comments.
+  StarRocks: a PRIMARY KEY table (keys first in the select list) where an insert is an
+  upsert (dbt-starrocks has no comment macros, so no persist_docs there).
 #}
 {% macro incremental_config(keys, delete_key=none, description=none) -%}
   {{ return(adapter.dispatch('incremental_config', 'ateda')(keys, delete_key)) }}
@@ -82,6 +83,7 @@
       'incremental_strategy': 'delete+insert',
       'unique_key': delete_key if delete_key is not none else keys,
       'on_schema_change': 'append_new_columns',
+      'persist_docs': {'relation': true, 'columns': true},
   }) }}
 {%- endmacro %}
 {% macro starrocks__incremental_config(keys, delete_key) -%}
@@ -100,7 +102,7 @@
   {{ return(adapter.dispatch('table_config', 'ateda')(keys)) }}
 {%- endmacro %}
 {% macro default__table_config(keys) -%}
-  {{ return({'materialized': 'table'}) }}
+  {{ return({'materialized': 'table', 'persist_docs': {'relation': true, 'columns': true}}) }}
 {%- endmacro %}
 {% macro starrocks__table_config(keys) -%}
   {{ return({
