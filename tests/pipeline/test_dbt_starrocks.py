@@ -41,10 +41,3 @@ def test_compile_starrocks_offline(tmp_path):
     # every model compiled (tests compile under .../schema.yml/)
     models = [p for p in compiled.rglob("*.sql") if not p.parent.name.endswith(".yml")]
     assert len(models) == 21
-
-
-def test_parse_both_targets(tmp_path):
-    for target in ("duckdb", "starrocks"):
-        proc = dbt("parse", "--target", target, target_path=tmp_path / target)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert (tmp_path / target / "manifest.json").exists()

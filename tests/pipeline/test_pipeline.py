@@ -394,3 +394,48 @@ def test_landing_sensor_requests_the_night(tmp_path, packets_by_night):
     # a tarball still being copied (fresh mtime) is not picked up yet
     fresh = write_tarball(landing, "2024-05-19", [p for p, _ in packets_by_night["2024-05-19"]])
     assert fresh.name not in [n for _, n, _ in landed_files(landing)]
+
+
+def materialize_bronze(settings: Settings, night: str):
+    from ateda_dagster.assets import bronze_alerts
+    from ateda_dagster.definitions import resources
+
+    return dg.materialize(
+        [bronze_alerts],
+        partition_key=night,
+        resources=resources(
+            lakehouse=str(settings.lakehouse),
+            landing=str(settings.landing),
+            ateda_bin=str(settings.ateda_bin),
+        ),
+        raise_on_error=False,
+    )
+
+
+def test_quarantine_is_reported_not_fatal(tmp_path, packets_by_night):
+    """A corrupt member: the night still materializes, the WARN check says so."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    good = [p for p, _ in packets_by_night["2019-12-16"]]
+    with tarfile.open(landing / "ztf_public_20191216.tar.gz", "w:gz") as tar:
+        for f in good:
+            tar.add(f, arcname=f.name)
+        junk = tmp_path / "broken.avro"
+        junk.write_bytes(b"Obj\x01 this is not an avro container")
+        tar.add(junk, arcname="broken.avro")
+    settings = Settings(tmp_path / "lh", landing, ateda_bin())
+    result = materialize_bronze(settings, "2019-12-16")
+    assert result.success
+    md = bronze_metadata(result)
+    assert (md["exit_code"], md["quarantined"], md["ingested"]) == (2, 1, len(good))
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["nothing_quarantined"].passed
+    assert checks["nothing_quarantined"].severity == dg.AssetCheckSeverity.WARN
+    assert checks["rows_match_source"].passed and checks["candid_unique"].passed
+
+
+def test_missing_night_source_fails(tmp_path):
+    settings = Settings(tmp_path / "lh", tmp_path / "empty-landing", ateda_bin())
+    result = materialize_bronze(settings, "2020-01-01")
+    assert not result.success
+    assert not (tmp_path / "lh" / "catalog.db").exists()
