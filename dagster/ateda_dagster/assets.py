@@ -1,6 +1,7 @@
 """Nightly assets: bronze ingest (ateda), silver and gold (dbt), and their checks."""
 
 import json
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -148,4 +149,9 @@ def ateda_dbt(context: AssetExecutionContext, dbt: DbtCliResource, ateda: AtedaR
     settings = ateda.settings()
     install_duckdb_extensions(settings.duckdb_extensions)
     dbt_vars_json = json.dumps(dbt_vars(settings, context.partition_key))
-    yield from dbt.cli(["build", "--vars", dbt_vars_json], context=context).stream()
+    # Artifacts of each invocation (~4 MB) go to a temporary target path, not dbt/target.
+    with tempfile.TemporaryDirectory(prefix="ateda-dbt-") as target_path:
+        invocation = dbt.cli(
+            ["build", "--vars", dbt_vars_json], context=context, target_path=Path(target_path)
+        )
+        yield from invocation.stream()
