@@ -18,7 +18,13 @@ from dagster import AssetExecutionContext
 
 from .dbt_project import dbt_project, ensure_manifest
 from .ingest import SUMMARY_KEYS, run_ingest
-from .lakehouse import bronze_connection, dbt_vars, install_duckdb_extensions, night_source
+from .lakehouse import (
+    bronze_connection,
+    dbt_vars,
+    duckdb_lock,
+    install_duckdb_extensions,
+    night_source,
+)
 from .resources import AtedaResource
 
 # One partition per observation night: the UTC date of candidate.jd, which is also the
@@ -150,7 +156,11 @@ def ateda_dbt(context: AssetExecutionContext, dbt: DbtCliResource, ateda: AtedaR
     install_duckdb_extensions(settings.duckdb_extensions)
     dbt_vars_json = json.dumps(dbt_vars(settings, context.partition_key))
     # Artifacts of each invocation (~4 MB) go to a temporary target path, not dbt/target.
-    with tempfile.TemporaryDirectory(prefix="ateda-dbt-") as target_path:
+    # One writer of ateda.duckdb at a time (two nights' runs may overlap).
+    with (
+        duckdb_lock(settings),
+        tempfile.TemporaryDirectory(prefix="ateda-dbt-") as target_path,
+    ):
         invocation = dbt.cli(
             ["build", "--vars", dbt_vars_json], context=context, target_path=Path(target_path)
         )

@@ -13,6 +13,9 @@ nightly_job = dg.define_asset_job(
     "ateda_nightly",
     selection=dg.AssetSelection.all(),
     description="Ingest one night into bronze, then build silver and gold and run every check.",
+    # With dagster.yaml's run_queue limit (1 per key), nights queue instead of overlapping;
+    # the DuckDB writer lock (lakehouse.duckdb_lock) serializes them in any case.
+    tags={"ateda/lakehouse": "embedded"},
 )
 
 landing_sensor = make_landing_sensor(nightly_job)

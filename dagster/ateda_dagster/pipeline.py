@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .dbt_project import dbt_executable, ensure_manifest
 from .ingest import run_ingest
-from .lakehouse import DBT_DIR, Settings, dbt_vars, install_duckdb_extensions
+from .lakehouse import DBT_DIR, Settings, dbt_vars, duckdb_lock, install_duckdb_extensions
 
 
 def run_night(settings: Settings, night: str, source: Path | None = None):
@@ -66,7 +66,8 @@ def dbt_build(settings: Settings, night: str | None = None, extra: list[str] | N
         json.dumps(dbt_vars(settings, night)),
         *(extra or []),
     ]
-    return subprocess.run(cmd, cwd=DBT_DIR, check=False).returncode
+    with duckdb_lock(settings):
+        return subprocess.run(cmd, cwd=DBT_DIR, check=False).returncode
 
 
 def main(argv: list[str] | None = None) -> int:

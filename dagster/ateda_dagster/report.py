@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from .lakehouse import Settings
+from .lakehouse import Settings, duckdb_lock
 
 FILTERS = {1: ("g", "tab:green"), 2: ("r", "tab:red"), 3: ("i", "tab:orange")}
 
@@ -105,6 +105,12 @@ def report(lakehouse: Path, object_id: str | None = None, rows: int = 5) -> Path
     db = lakehouse / "ateda.duckdb"
     if not db.exists():
         raise FileNotFoundError(f"{db} not found: run the pipeline first")
+    # a shared lock: wait for a running dbt build instead of failing on DuckDB's file lock
+    with duckdb_lock(Settings.from_env(lakehouse), exclusive=False):
+        return _report(db, lakehouse, object_id, rows)
+
+
+def _report(db: Path, lakehouse: Path, object_id: str | None, rows: int) -> Path:
     con = duckdb.connect(str(db), read_only=True)
     try:
         counts = " union all ".join(

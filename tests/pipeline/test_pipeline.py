@@ -439,3 +439,19 @@ def test_missing_night_source_fails(tmp_path):
     result = materialize_bronze(settings, "2020-01-01")
     assert not result.success
     assert not (tmp_path / "lh" / "catalog.db").exists()
+
+
+def test_duckdb_writers_are_serialized(tmp_path):
+    """Two nights' runs must not write ateda.duckdb at once (DuckDB: one writer)."""
+    from ateda_dagster.lakehouse import duckdb_lock
+
+    settings = Settings(tmp_path / "lh", tmp_path, ateda_bin())
+    with duckdb_lock(settings):
+        with pytest.raises(TimeoutError):
+            with duckdb_lock(settings, timeout_s=1):
+                pass
+        with pytest.raises(TimeoutError):
+            with duckdb_lock(settings, exclusive=False, timeout_s=1):
+                pass
+    with duckdb_lock(settings, exclusive=False), duckdb_lock(settings, exclusive=False):
+        pass  # readers share
