@@ -74,7 +74,7 @@
   StarRocks: a PRIMARY KEY table (keys first in the select list) where an insert is an
   upsert (dbt-starrocks has no comment macros, so no persist_docs there).
 #}
-{% macro incremental_config(keys, delete_key=none, description=none) -%}
+{% macro incremental_config(keys, delete_key=none) -%}
   {{ return(adapter.dispatch('incremental_config', 'ateda')(keys, delete_key)) }}
 {%- endmacro %}
 {% macro default__incremental_config(keys, delete_key) -%}
