@@ -1,55 +1,12 @@
-"""Shared fixtures: the ateda binary, the bundled real packets, an ingest runner."""
+"""Shared fixtures: the bundled real packets."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "tests" / "data" / "ztf"
-
-
-def ateda_bin() -> Path:
-    path = Path(os.environ.get("ATEDA_BIN", REPO / "target" / "release" / "ateda"))
-    if not path.exists():
-        pytest.fail(
-            f"ateda binary not found at {path}: run `cargo build --release` or set ATEDA_BIN"
-        )
-    return path
-
-
-@dataclass
-class IngestRun:
-    """Result of one `ateda ingest` process."""
-
-    code: int
-    stdout: str
-    stderr: str
-    summary: dict
-
-
-def run_ingest(lakehouse: Path, *sources: Path | str, extra: tuple[str, ...] = ()) -> IngestRun:
-    summary = lakehouse.parent / f"{lakehouse.name}-summary.json"
-    if summary.exists():
-        summary.unlink()
-    cmd = [
-        str(ateda_bin()),
-        "ingest",
-        "--lakehouse",
-        str(lakehouse),
-        "--summary-json",
-        str(summary),
-        *extra,
-        *map(str, sources),
-    ]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
-    data = json.loads(summary.read_text()) if summary.exists() else {}
-    return IngestRun(proc.returncode, proc.stdout, proc.stderr, data)
+from ateda_testlib import DATA
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import fastavro
 
+from ateda_testlib import ateda_bin, run_ingest
 from bronze.readers import table_rows
-from conftest import ateda_bin, run_ingest
 
 
 def candids(lakehouse: Path) -> list[int]:

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from ateda_testlib import run_ingest
 from bronze.readers import (
     catalog,
     duckdb_connection,
@@ -17,7 +18,6 @@ from bronze.readers import (
     same_value,
     table_rows,
 )
-from conftest import run_ingest
 
 CUTOUTS = {
     "cutoutScience": "science",

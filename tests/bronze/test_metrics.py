@@ -7,7 +7,7 @@ import subprocess
 import time
 import urllib.request
 
-from conftest import ateda_bin
+from ateda_testlib import ateda_bin
 
 
 def free_port() -> int:

@@ -14,8 +14,8 @@ import boto3
 import pytest
 from pyiceberg.catalog.rest import RestCatalog
 
+from ateda_testlib import REPO, ateda_bin
 from bronze.readers import same_value
-from conftest import REPO, ateda_bin
 
 ENV_VARS = (
     "AWS_ACCESS_KEY_ID",

@@ -18,6 +18,7 @@ import time
 import fastavro
 import pytest
 
+from ateda_testlib import DATA, ateda_bin
 from cluster.helpers import (
     Cluster,
     assert_no_secret,
@@ -26,7 +27,6 @@ from cluster.helpers import (
     run_ingest,
     services,
 )
-from conftest import DATA, ateda_bin
 
 N = 1000
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from ateda_testlib import REPO
 
 DBT_DIR = REPO / "dbt"
 

@@ -22,7 +22,7 @@ import fastavro
 import pytest
 
 import dagster as dg
-from conftest import DATA, REPO, ateda_bin
+from ateda_testlib import DATA, REPO, ateda_bin
 
 sys.path.insert(0, str(REPO / "dagster"))
 
