@@ -585,9 +585,9 @@ async fn existing_quarantine(lh: &Lakehouse) -> Result<HashSet<(String, String)>
     if table.metadata().current_snapshot().is_none() {
         return Ok(out);
     }
-    let err = |source: iceberg::Error| LakehouseError::Iceberg {
+    let err = |cause: iceberg::Error| LakehouseError::Iceberg {
         what: "reading bronze.quarantine".into(),
-        source: Box::new(source),
+        cause: Box::new(cause),
     };
     let scan = table
         .scan()

@@ -48,18 +48,25 @@ pub const CATALOG_NAME: &str = "ateda";
 pub const NAMESPACE: &str = "bronze";
 
 /// Errors of the lakehouse layer.
-#[derive(Debug)]
+///
+/// No `source()`: the message carries each distinct cause once. iceberg, opendal and
+/// reqwest errors print their source inside their own message, so walking the chain
+/// (`{:#}`) repeated every level (a 5 KB line for one refused connection).
+#[derive(Debug, thiserror::Error)]
 pub enum LakehouseError {
     /// An Iceberg operation failed.
+    #[error("iceberg {what}: {}", with_causes(cause.as_ref()))]
     Iceberg {
         /// What was being done.
         what: String,
         /// Underlying error.
-        source: Box<iceberg::Error>,
+        cause: Box<iceberg::Error>,
     },
     /// The configuration is not usable.
+    #[error("configuration: {0}")]
     Config(String),
     /// The existing table cannot hold the data.
+    #[error("table {table}: {reason}")]
     Schema {
         /// Table name.
         table: String,
@@ -67,23 +74,6 @@ pub enum LakehouseError {
         reason: String,
     },
 }
-
-impl std::fmt::Display for LakehouseError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LakehouseError::Iceberg { what, source } => {
-                write!(f, "iceberg {what}: {}", with_causes(source.as_ref()))
-            }
-            LakehouseError::Config(reason) => write!(f, "configuration: {reason}"),
-            LakehouseError::Schema { table, reason } => write!(f, "table {table}: {reason}"),
-        }
-    }
-}
-
-/// No `source()`: the message carries each distinct cause once. iceberg, opendal and
-/// reqwest errors print their source inside their own message, so walking the chain
-/// (`{:#}`) repeated every level (a 5 KB line for one refused connection).
-impl std::error::Error for LakehouseError {}
 
 /// An error's message followed by those of its causes not already part of it.
 fn with_causes(e: &dyn std::error::Error) -> String {
@@ -102,9 +92,9 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 
 fn ice(what: impl Into<String>) -> impl FnOnce(iceberg::Error) -> LakehouseError {
     let what = what.into();
-    move |source| LakehouseError::Iceberg {
+    move |cause| LakehouseError::Iceberg {
         what,
-        source: Box::new(source),
+        cause: Box::new(cause),
     }
 }
 

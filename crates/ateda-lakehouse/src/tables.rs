@@ -164,9 +164,9 @@ impl BronzeTable {
                 ateda_ztf_schema::NIGHT_COLUMN,
                 Transform::Identity,
             )
-            .map_err(|source| LakehouseError::Iceberg {
+            .map_err(|cause| LakehouseError::Iceberg {
                 what: "partition spec".into(),
-                source: Box::new(source),
+                cause: Box::new(cause),
             })?
             .build();
         Ok(Some(spec))

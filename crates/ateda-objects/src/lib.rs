@@ -17,9 +17,13 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use sha2::{Digest, Sha256};
 
 /// Errors of object storage.
-#[derive(Debug)]
+///
+/// No `source()`: the message carries each distinct cause once (object_store errors
+/// print their source inside their own message, so walking the chain repeated it).
+#[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
     /// The root URI is not usable.
+    #[error("storage URI {uri}: {reason}")]
     Uri {
         /// URI as given.
         uri: String,
@@ -27,28 +31,14 @@ pub enum ObjectError {
         reason: String,
     },
     /// The store refused or failed a write.
+    #[error("writing {uri}: {}", with_causes(cause))]
     Write {
         /// Object URI.
         uri: String,
         /// Underlying error.
-        source: object_store::Error,
+        cause: object_store::Error,
     },
 }
-
-impl std::fmt::Display for ObjectError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ObjectError::Uri { uri, reason } => write!(f, "storage URI {uri}: {reason}"),
-            ObjectError::Write { uri, source } => {
-                write!(f, "writing {uri}: {}", with_causes(source))
-            }
-        }
-    }
-}
-
-/// No `source()`: the message carries each distinct cause once (object_store errors
-/// print their source inside their own message, so walking the chain repeated it).
-impl std::error::Error for ObjectError {}
 
 /// An error's message followed by those of its causes not already part of it.
 fn with_causes(e: &dyn std::error::Error) -> String {
@@ -179,10 +169,10 @@ impl Bucket {
                     tokio::time::sleep(pause).await;
                     pause *= 2;
                 }
-                Err(source) => {
+                Err(cause) => {
                     return Err(ObjectError::Write {
                         uri: self.uri(key),
-                        source,
+                        cause,
                     })
                 }
             }
@@ -237,13 +227,13 @@ impl Bucket {
             .store
             .get(&self.path(key))
             .await
-            .map_err(|source| ObjectError::Write {
+            .map_err(|cause| ObjectError::Write {
                 uri: self.uri(key),
-                source,
+                cause,
             })?;
-        res.bytes().await.map_err(|source| ObjectError::Write {
+        res.bytes().await.map_err(|cause| ObjectError::Write {
             uri: self.uri(key),
-            source,
+            cause,
         })
     }
 }
@@ -284,7 +274,7 @@ fn put_local(
     let path = root.join(key);
     let err = |e: std::io::Error| ObjectError::Write {
         uri: format!("{base}/{key}"),
-        source: object_store::Error::Generic {
+        cause: object_store::Error::Generic {
             store: "LocalFileSystem",
             source: Box::new(e),
         },
