@@ -238,11 +238,56 @@ fn compile_cutout(writer: &Schema, names: &mut Names, path: &str) -> Result<Cuto
     })
 }
 
+/// Parses a container's writer schema. apache-avro 0.21 panics (an `unwrap`) on an
+/// invalid type name, so names are checked first; the parse itself also runs under
+/// `catch_unwind`, so no damaged header can take the ingest down.
+fn parse_writer_schema(text: &str) -> Result<Schema, DecodeError> {
+    let json: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| DecodeError::Schema(format!("schema is not JSON: {e}")))?;
+    check_names(&json)?;
+    match std::panic::catch_unwind(|| Schema::parse_str(text)) {
+        Ok(Ok(schema)) => Ok(schema),
+        Ok(Err(e)) => Err(DecodeError::Schema(format!("schema does not parse: {e}"))),
+        Err(_) => Err(DecodeError::Schema(
+            "schema does not parse (the Avro schema parser gave up on it)".into(),
+        )),
+    }
+}
+
+/// Every `name` of a schema node (a JSON object with a `type`) must be an Avro name:
+/// dot-separated parts of `[A-Za-z_][A-Za-z0-9_]*`.
+fn check_names(v: &serde_json::Value) -> Result<(), DecodeError> {
+    match v {
+        serde_json::Value::Object(map) => {
+            if map.contains_key("type") {
+                if let Some(name) = map.get("name") {
+                    let ok = name.as_str().is_some_and(|n| {
+                        n.split('.').all(|part| {
+                            let mut chars = part.chars();
+                            chars
+                                .next()
+                                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        })
+                    });
+                    if !ok {
+                        return Err(DecodeError::Schema(format!(
+                            "schema has an invalid Avro name {name}"
+                        )));
+                    }
+                }
+            }
+            map.values().try_for_each(check_names)
+        }
+        serde_json::Value::Array(items) => items.iter().try_for_each(check_names),
+        _ => Ok(()),
+    }
+}
+
 fn compile_program(raw: &[u8], layout: &Layout, table: &SchemaRef) -> Result<Program, DecodeError> {
     let text = std::str::from_utf8(raw)
         .map_err(|e| DecodeError::Schema(format!("schema is not UTF-8: {e}")))?;
-    let schema = Schema::parse_str(text)
-        .map_err(|e| DecodeError::Schema(format!("schema does not parse: {e}")))?;
+    let schema = parse_writer_schema(text)?;
     let Schema::Record(record) = &schema else {
         return Err(DecodeError::Schema(
             "top-level writer schema is not a record".into(),
