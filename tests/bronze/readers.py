@@ -84,3 +84,23 @@ def float32_fields(schema: pa.Schema) -> set[str]:
     for f in schema:
         walk(f.type, f.name)
     return out
+
+
+def compare_record(packet: dict, row, f32: set[str], path: str, diffs: list[str]) -> None:
+    """Every packet field equals the bronze row's (floats bit for bit)."""
+    for key, value in packet.items():
+        name = f"{path}.{key}" if path else key
+        got = row.get(key, "<missing column>")
+        if isinstance(value, dict):
+            compare_record(value, got, f32, name, diffs)
+        elif isinstance(value, list):
+            if not isinstance(got, list) or len(got) != len(value):
+                diffs.append(f"{name}: list length {len(value)} vs {got!r:.80}")
+                continue
+            for i, (pv, rv) in enumerate(zip(value, got, strict=True)):
+                if isinstance(pv, dict):
+                    compare_record(pv, rv, f32, f"{name}[]", diffs)
+                elif not same_value(pv, rv):
+                    diffs.append(f"{name}[{i}]: {pv!r} != {rv!r}")
+        elif not same_value(value, got, f32=name in f32):
+            diffs.append(f"{name}: packet {value!r} != bronze {got!r}")

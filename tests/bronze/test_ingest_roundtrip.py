@@ -11,6 +11,7 @@ import pytest
 from ateda_testlib import run_ingest
 from bronze.readers import (
     catalog,
+    compare_record,
     duckdb_connection,
     float32_fields,
     metadata_location,
@@ -33,25 +34,6 @@ def ingested(tmp_path_factory, packets):
     run = run_ingest(lakehouse, packets[0].parent.parent)
     assert run.code == 0, run.stderr
     return lakehouse, run
-
-
-def compare_record(packet: dict, row: dict, f32: set[str], path: str, diffs: list[str]) -> None:
-    for key, value in packet.items():
-        name = f"{path}.{key}" if path else key
-        got = row.get(key, "<missing column>")
-        if isinstance(value, dict):
-            compare_record(value, got, f32, name, diffs)
-        elif isinstance(value, list):
-            if not isinstance(got, list) or len(got) != len(value):
-                diffs.append(f"{name}: list length {len(value)} vs {got!r:.80}")
-                continue
-            for i, (pv, rv) in enumerate(zip(value, got, strict=True)):
-                if isinstance(pv, dict):
-                    compare_record(pv, rv, f32, f"{name}[]", diffs)
-                elif not same_value(pv, rv):
-                    diffs.append(f"{name}[{i}]: {pv!r} != {rv!r}")
-        elif not same_value(value, got, f32=name in f32):
-            diffs.append(f"{name}: packet {value!r} != bronze {got!r}")
 
 
 def test_every_field_survives_bit_for_bit(ingested, packets):

@@ -15,7 +15,6 @@ import pytest
 from pyiceberg.catalog.rest import RestCatalog
 
 from ateda_testlib import REPO, ateda_bin
-from bronze.readers import same_value
 
 ENV_VARS = (
     "AWS_ACCESS_KEY_ID",
@@ -189,26 +188,6 @@ def run_ingest(
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
     data = json.loads(summary.read_text()) if summary.exists() else {}
     return Run(proc.returncode, proc.stdout, proc.stderr, data)
-
-
-def compare_record(packet: dict, row, f32: set[str], path: str, diffs: list[str]) -> None:
-    """Every packet field equals the bronze row's (floats bit for bit)."""
-    for key, value in packet.items():
-        name = f"{path}.{key}" if path else key
-        got = row.get(key, "<missing column>")
-        if isinstance(value, dict):
-            compare_record(value, got, f32, name, diffs)
-        elif isinstance(value, list):
-            if not isinstance(got, list) or len(got) != len(value):
-                diffs.append(f"{name}: list length {len(value)} vs {got!r:.80}")
-                continue
-            for i, (pv, rv) in enumerate(zip(value, got, strict=True)):
-                if isinstance(pv, dict):
-                    compare_record(pv, rv, f32, f"{name}[]", diffs)
-                elif not same_value(pv, rv):
-                    diffs.append(f"{name}[{i}]: {pv!r} != {rv!r}")
-        elif not same_value(value, got, f32=name in f32):
-            diffs.append(f"{name}: packet {value!r} != bronze {got!r}")
 
 
 def assert_no_secret(cluster: Cluster, text: str) -> None:

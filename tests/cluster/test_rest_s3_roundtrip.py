@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from bronze.readers import float32_fields, read_packets
-from cluster.helpers import CUTOUTS, assert_no_secret, compare_record, run_ingest
+from bronze.readers import compare_record, float32_fields, read_packets
+from cluster.helpers import CUTOUTS, assert_no_secret, run_ingest
 
 
 @pytest.fixture(scope="module")
