@@ -3,6 +3,7 @@
 import json
 import tempfile
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ from .lakehouse import (
     dbt_vars,
     duckdb_lock,
     install_duckdb_extensions,
-    night_source,
 )
+from .landing import LandingError, open_landing
 from .resources import AtedaResource
 
 # One partition per observation night: the UTC date of candidate.jd, which is also the
@@ -46,7 +47,8 @@ def _metadata_value(value: Any) -> Any:
     kinds={"iceberg", "rust"},
     description=(
         "bronze.alerts rows of one night: `ateda ingest` of the night's "
-        "ztf_public_YYYYMMDD.tar.gz (or directory) from the landing area. Idempotent: a "
+        "ztf_public_YYYYMMDD.tar.gz (or directory) from the landing area (local directory, or S3 "
+        "prefix: fetched to <lakehouse>/.landing-cache for the ingest). Idempotent: a "
         "re-run adds nothing twice."
     ),
     check_specs=[
@@ -70,16 +72,25 @@ def _metadata_value(value: Any) -> Any:
 def bronze_alerts(context: AssetExecutionContext, ateda: AtedaResource):
     settings = ateda.settings()
     night = context.partition_key
-    source = Path(ateda.source) if ateda.source else night_source(settings.landing, night)
-    if source is None or not source.exists():
-        raise dg.Failure(
-            f"no source for night {night} in {settings.landing} "
-            f"(expected ztf_public_{night.replace('-', '')}.tar.gz or a directory)"
-        )
-    result = run_ingest(settings, source)
+    landing = open_landing(settings.landing)
+    with ExitStack() as stack:
+        if ateda.source:
+            source: Path | None = Path(ateda.source)
+        else:
+            try:
+                source = stack.enter_context(landing.fetch(night, settings.landing_cache))
+            except LandingError as e:
+                raise dg.Failure(str(e)) from e
+        if source is None or not source.exists():
+            raise dg.Failure(
+                f"no source for night {night} in {landing.location} "
+                f"(expected ztf_public_{night.replace('-', '')}.tar.gz or a directory)"
+            )
+        shown = str(source) if ateda.source else landing.uri(source.name)
+        result = run_ingest(settings, source)
     s = result.summary
     if result.quarantined:
-        context.log.warning(f"{result.quarantined} member(s) of {source} quarantined")
+        context.log.warning(f"{result.quarantined} member(s) of {shown} quarantined")
 
     con = bronze_connection(settings)
     try:
@@ -94,7 +105,7 @@ def bronze_alerts(context: AssetExecutionContext, ateda: AtedaResource):
     metadata = {k: _metadata_value(s.get(k)) for k in SUMMARY_KEYS}
     metadata.update(
         {
-            "source": dg.MetadataValue.path(str(source)),
+            "source": dg.MetadataValue.path(shown),
             "exit_code": result.returncode,
             "night_rows": rows,
             "dagster/row_count": rows,

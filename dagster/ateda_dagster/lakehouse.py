@@ -28,16 +28,22 @@ class Settings:
     """Where things are. Environment: ATEDA_LAKEHOUSE, ATEDA_LANDING, ATEDA_BIN."""
 
     lakehouse: Path
-    landing: Path
+    # A local directory (Path) or an S3 prefix ("s3://bucket/prefix"): see landing.py.
+    landing: Path | str
     ateda_bin: Path
 
     @classmethod
     def from_env(cls, lakehouse: str | Path | None = None) -> Settings:
         lh = Path(lakehouse or os.environ.get("ATEDA_LAKEHOUSE") or REPO / "lakehouse")
         lh = lh.resolve()
-        landing = Path(os.environ.get("ATEDA_LANDING") or lh / "landing").resolve()
+        landing = landing_location(os.environ.get("ATEDA_LANDING") or lh / "landing")
         binary = Path(os.environ.get("ATEDA_BIN") or REPO / "target" / "release" / "ateda")
         return cls(lakehouse=lh, landing=landing, ateda_bin=binary.resolve())
+
+    @property
+    def landing_cache(self) -> Path:
+        """Where tarballs fetched from an S3 landing wait for their ingest."""
+        return self.lakehouse / ".landing-cache"
 
     @property
     def duckdb_path(self) -> Path:
@@ -48,6 +54,12 @@ class Settings:
         return Path(
             os.environ.get("ATEDA_DUCKDB_EXTENSIONS") or self.lakehouse / ".duckdb_extensions"
         )
+
+
+def landing_location(value: str | Path) -> Path | str:
+    """A landing location as given: `s3://…` kept as text, a directory made absolute."""
+    text = str(value)
+    return text if "://" in text else Path(text).resolve()
 
 
 def night_of_file(name: str) -> date | None:

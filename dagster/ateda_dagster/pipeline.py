@@ -19,7 +19,14 @@ from pathlib import Path
 
 from .dbt_project import dbt_executable, ensure_manifest
 from .ingest import run_ingest
-from .lakehouse import DBT_DIR, Settings, dbt_vars, duckdb_lock, install_duckdb_extensions
+from .lakehouse import (
+    DBT_DIR,
+    Settings,
+    dbt_vars,
+    duckdb_lock,
+    install_duckdb_extensions,
+    landing_location,
+)
 
 
 def run_night(settings: Settings, night: str, source: Path | None = None):
@@ -76,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         "--lakehouse", help="lakehouse directory (default: $ATEDA_LAKEHOUSE or ./lakehouse)"
     )
     ap.add_argument(
-        "--landing", help="landing directory (default: $ATEDA_LANDING or LAKEHOUSE/landing)"
+        "--landing",
+        help="landing directory or s3://bucket/prefix (default: $ATEDA_LANDING or LAKEHOUSE/landing)",
     )
     ap.add_argument("--night", action="append", default=[], help="YYYY-MM-DD; repeatable")
     ap.add_argument("--source", help="with --night: ingest this path instead of the landing file")
@@ -85,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env(args.lakehouse)
     if args.landing:
-        settings = Settings(settings.lakehouse, Path(args.landing).resolve(), settings.ateda_bin)
+        settings = Settings(settings.lakehouse, landing_location(args.landing), settings.ateda_bin)
     started = time.monotonic()
 
     if args.night:

@@ -4,13 +4,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from .lakehouse import Settings
+from .lakehouse import Settings, landing_location
 
 
 class AtedaResource(dg.ConfigurableResource):
     """Embedded-default locations. Unset fields fall back to the environment
     (ATEDA_LAKEHOUSE, ATEDA_LANDING, ATEDA_BIN) and then to the repository defaults
-    (`lakehouse/`, `lakehouse/landing/`, `target/release/ateda`)."""
+    (`lakehouse/`, `lakehouse/landing/`, `target/release/ateda`). `landing` is a local
+    directory or an S3 prefix `s3://bucket/prefix` (AWS_* environment for credentials)."""
 
     lakehouse: str | None = None
     landing: str | None = None
@@ -23,6 +24,6 @@ class AtedaResource(dg.ConfigurableResource):
         base = Settings.from_env(self.lakehouse)
         return Settings(
             lakehouse=base.lakehouse,
-            landing=Path(self.landing).resolve() if self.landing else base.landing,
+            landing=landing_location(self.landing) if self.landing else base.landing,
             ateda_bin=Path(self.ateda_bin).resolve() if self.ateda_bin else base.ateda_bin,
         )

@@ -2,12 +2,11 @@
 
 import json
 import os
-import time
 
 import dagster as dg
 from dagster import SensorEvaluationContext
 
-from .lakehouse import night_of_file
+from .landing import LandingError, open_landing
 from .resources import AtedaResource
 
 # A file must be unchanged this long before it counts as landed (no half-copied tarballs).
@@ -15,20 +14,11 @@ SETTLE_S = float(os.environ.get("ATEDA_LANDING_SETTLE_S", "10"))
 
 
 def landed_files(landing, settle_s: float = SETTLE_S, now: float | None = None):
-    """(night 'YYYY-MM-DD', file name, fingerprint) of settled nightly tarballs, sorted."""
-    now = time.time() if now is None else now
-    if not landing.is_dir():
-        return []
-    out = []
-    for p in sorted(landing.iterdir()):
-        night = night_of_file(p.name)
-        if night is None or not p.is_file() or not p.name.endswith(".tar.gz"):
-            continue
-        st = p.stat()
-        if now - st.st_mtime < settle_s:
-            continue
-        out.append((night.isoformat(), p.name, f"{st.st_size}:{st.st_mtime_ns}"))
-    return out
+    """(night 'YYYY-MM-DD', file name, fingerprint) of settled nightly tarballs, sorted.
+
+    `landing` is a local directory or an `s3://bucket/prefix` location.
+    """
+    return [(f.night, f.name, f.fingerprint) for f in open_landing(landing).landed(settle_s, now)]
 
 
 def make_landing_sensor(job) -> dg.SensorDefinition:
@@ -36,13 +26,18 @@ def make_landing_sensor(job) -> dg.SensorDefinition:
         job=job,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Starts a night's run when ztf_public_YYYYMMDD.tar.gz lands (or changes) in the landing directory.",
+        description="Starts a night's run when ztf_public_YYYYMMDD.tar.gz lands (or changes) in the landing area (directory or S3 prefix).",
     )
     def landing_sensor(context: SensorEvaluationContext, ateda: AtedaResource):
-        landing = ateda.settings().landing
+        landing = open_landing(ateda.settings().landing)
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         requests = []
-        for night, name, fingerprint in landed_files(landing):
+        try:
+            landed = landing.landed(SETTLE_S)
+        except LandingError as e:
+            # Keep the cursor: the next tick retries; the reason shows in the sensor's log.
+            return dg.SkipReason(str(e))
+        for night, name, fingerprint in ((f.night, f.name, f.fingerprint) for f in landed):
             if seen.get(name) == fingerprint:
                 continue
             seen[name] = fingerprint
@@ -50,12 +45,12 @@ def make_landing_sensor(job) -> dg.SensorDefinition:
                 dg.RunRequest(
                     run_key=f"{name}:{fingerprint}",
                     partition_key=night,
-                    tags={"ateda/source": str(landing / name)},
+                    tags={"ateda/source": landing.uri(name)},
                 )
             )
         context.update_cursor(json.dumps(seen, sort_keys=True))
         if not requests:
-            return dg.SkipReason(f"no new nightly tarball in {landing}")
+            return dg.SkipReason(f"no new nightly tarball in {landing.location}")
         return requests
 
     return landing_sensor

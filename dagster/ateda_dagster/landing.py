@@ -1,0 +1,180 @@
+"""The landing area where nightly `ztf_public_YYYYMMDD.tar.gz` files arrive.
+
+Two kinds, chosen by the location string (ATEDA_LANDING or the resource's `landing`):
+
+- a local directory (`/data/landing`): tarballs, or per-night directories of .avro files;
+- an S3 prefix (`s3://bucket/prefix`): tarballs only. Credentials, endpoint and region
+  come from the standard AWS_* variables (boto3). A night's tarball is downloaded to
+  `<lakehouse>/.landing-cache/` for the ingest and removed afterwards.
+
+A file counts as landed once it has not changed for `settle_s` seconds (no half-copied
+tarballs); its fingerprint (size + mtime, or size + ETag on S3) lets the sensor start a new
+run when a night's file is replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from .lakehouse import night_of_file, night_source
+
+TARBALL_SUFFIX = ".tar.gz"
+
+
+class LandingError(RuntimeError):
+    """The landing location cannot be read (names the location and the reason)."""
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """A settled nightly tarball: its night ('YYYY-MM-DD'), file name and fingerprint."""
+
+    night: str
+    name: str
+    fingerprint: str
+
+
+class Landing(Protocol):
+    """Where nightly sources land."""
+
+    location: str
+
+    def landed(self, settle_s: float, now: float | None = None) -> list[LandedFile]:
+        """Settled nightly tarballs, sorted by name."""
+        ...
+
+    def uri(self, name: str) -> str:
+        """The full location of one landed file (for run tags and messages)."""
+        ...
+
+    def fetch(self, night: str, cache: Path) -> Iterator[Path | None]:
+        """Context manager: a local path holding the night's source, or None."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalLanding:
+    """A local directory."""
+
+    path: Path
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def landed(self, settle_s: float, now: float | None = None) -> list[LandedFile]:
+        now = time.time() if now is None else now
+        if not self.path.is_dir():
+            return []
+        out = []
+        for p in sorted(self.path.iterdir()):
+            night = night_of_file(p.name)
+            if night is None or not p.is_file() or not p.name.endswith(TARBALL_SUFFIX):
+                continue
+            st = p.stat()
+            if now - st.st_mtime < settle_s:
+                continue
+            out.append(LandedFile(night.isoformat(), p.name, f"{st.st_size}:{st.st_mtime_ns}"))
+        return out
+
+    def uri(self, name: str) -> str:
+        return str(self.path / name)
+
+    @contextmanager
+    def fetch(self, night: str, cache: Path) -> Iterator[Path | None]:
+        yield night_source(self.path, night)
+
+
+@dataclass(frozen=True)
+class S3Landing:
+    """An S3 prefix, `s3://bucket/prefix`, read with boto3 (AWS_* environment)."""
+
+    bucket: str
+    prefix: str
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def _client(self):
+        import boto3
+
+        # boto3 reads AWS_ACCESS_KEY_ID/SECRET, AWS_ENDPOINT_URL and AWS_REGION itself.
+        return boto3.client("s3", region_name=os.environ.get("AWS_REGION") or None)
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def landed(self, settle_s: float, now: float | None = None) -> list[LandedFile]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        now = time.time() if now is None else now
+        out = []
+        try:
+            pages = self._client().get_paginator("list_objects_v2")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"):
+                for obj in page.get("Contents", []):
+                    name = obj["Key"][len(self.prefix) :]
+                    night = night_of_file(name)
+                    if night is None or not name.endswith(TARBALL_SUFFIX):
+                        continue
+                    if now - obj["LastModified"].timestamp() < settle_s:
+                        continue
+                    etag = str(obj.get("ETag", "")).strip('"')
+                    out.append(LandedFile(night.isoformat(), name, f"{obj['Size']}:{etag}"))
+        except (BotoCoreError, ClientError) as e:
+            raise LandingError(f"cannot list landing {self.location}: {e}") from e
+        return sorted(out, key=lambda f: f.name)
+
+    def uri(self, name: str) -> str:
+        return f"s3://{self.bucket}/{self._key(name)}"
+
+    @contextmanager
+    def fetch(self, night: str, cache: Path) -> Iterator[Path | None]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        name = f"ztf_public_{night.replace('-', '')}{TARBALL_SUFFIX}"
+        key = self._key(name)
+        client = self._client()
+        try:
+            client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                yield None
+                return
+            raise LandingError(f"cannot read {self.uri(name)}: {e}") from e
+        except BotoCoreError as e:
+            raise LandingError(f"cannot read {self.uri(name)}: {e}") from e
+        cache.mkdir(parents=True, exist_ok=True)
+        # One private directory per fetch: two runs of the same night never share a file.
+        with tempfile.TemporaryDirectory(prefix="fetch-", dir=cache) as tmp:
+            local = Path(tmp) / name
+            try:
+                client.download_file(self.bucket, key, str(local))
+            except (BotoCoreError, ClientError) as e:
+                raise LandingError(f"cannot download {self.uri(name)}: {e}") from e
+            yield local
+
+
+def open_landing(location: str | Path) -> Landing:
+    """A landing area from its location: `s3://bucket/prefix` or a local directory."""
+    text = str(location)
+    if text.startswith("s3://"):
+        rest = text[len("s3://") :]
+        bucket, _, prefix = rest.partition("/")
+        if not bucket:
+            raise LandingError(f"landing {text!r}: no bucket (expected s3://bucket/prefix)")
+        prefix = prefix.strip("/")
+        return S3Landing(bucket, f"{prefix}/" if prefix else "")
+    if "://" in text:
+        raise LandingError(
+            f"landing {text!r}: unsupported scheme (a local directory or s3://bucket/prefix)"
+        )
+    return LocalLanding(Path(text).resolve())
