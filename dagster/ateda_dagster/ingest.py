@@ -40,7 +40,8 @@ class IngestResult:
 
 
 def run_ingest(settings: Settings, *sources: Path, timeout: float | None = None) -> IngestResult:
-    """`ateda ingest --lakehouse L --summary-json F SOURCE...`.
+    """`ateda ingest --lakehouse L --summary-json F SOURCE...` (plus --catalog, --warehouse,
+    --cutouts when the settings name the cluster's services).
 
     Exit 0: everything ingested or already present; 2: something was quarantined (the rest
     is ingested, the summary counts it); 1 or anything else: an error -> IngestError.
@@ -60,8 +61,15 @@ def run_ingest(settings: Settings, *sources: Path, timeout: float | None = None)
             str(settings.lakehouse),
             "--summary-json",
             str(summary_path),
-            *map(str, sources),
         ]
+        for flag, value in (
+            ("--catalog", settings.catalog),
+            ("--warehouse", settings.warehouse),
+            ("--cutouts", settings.cutouts),
+        ):
+            if value:
+                cmd += [flag, value]
+        cmd += [str(s) for s in sources]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     tail = "\n".join(proc.stderr.strip().splitlines()[-20:])

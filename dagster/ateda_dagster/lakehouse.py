@@ -25,12 +25,19 @@ NIGHT_DIR = re.compile(r"^(?:ztf_public_)?(\d{8})$")
 
 @dataclass(frozen=True)
 class Settings:
-    """Where things are. Environment: ATEDA_LAKEHOUSE, ATEDA_LANDING, ATEDA_BIN."""
+    """Where things are. Environment: ATEDA_LAKEHOUSE, ATEDA_LANDING, ATEDA_BIN and, for the
+    cluster form, ATEDA_CATALOG / ATEDA_WAREHOUSE / ATEDA_CUTOUTS (the `ateda` CLI's own)."""
 
     lakehouse: Path
     # A local directory (Path) or an S3 prefix ("s3://bucket/prefix"): see landing.py.
     landing: Path | str
     ateda_bin: Path
+    # Unset: the embedded default under `lakehouse` (catalog.db, warehouse/, cutouts/).
+    # Set: `ateda ingest --catalog/--warehouse/--cutouts`; an http(s) catalog is an Iceberg
+    # REST endpoint, read back by the checks through DuckDB's Iceberg REST attach.
+    catalog: str | None = None
+    warehouse: str | None = None
+    cutouts: str | None = None
 
     @classmethod
     def from_env(cls, lakehouse: str | Path | None = None) -> Settings:
@@ -38,7 +45,19 @@ class Settings:
         lh = lh.resolve()
         landing = landing_location(os.environ.get("ATEDA_LANDING") or lh / "landing")
         binary = Path(os.environ.get("ATEDA_BIN") or REPO / "target" / "release" / "ateda")
-        return cls(lakehouse=lh, landing=landing, ateda_bin=binary.resolve())
+        return cls(
+            lakehouse=lh,
+            landing=landing,
+            ateda_bin=binary.resolve(),
+            catalog=os.environ.get("ATEDA_CATALOG") or None,
+            warehouse=os.environ.get("ATEDA_WAREHOUSE") or None,
+            cutouts=os.environ.get("ATEDA_CUTOUTS") or None,
+        )
+
+    @property
+    def rest_catalog(self) -> bool:
+        """True when bronze lives behind an Iceberg REST catalog (the cluster form)."""
+        return bool(self.catalog) and self.catalog.startswith(("http://", "https://"))
 
     @property
     def landing_cache(self) -> Path:
@@ -104,7 +123,8 @@ def bronze_metadata_location(lakehouse: Path, table: str = "alerts") -> str:
 
 
 def install_duckdb_extensions(directory: Path) -> Path:
-    """Install DuckDB's avro + iceberg extensions from the pinned wheels into `directory`.
+    """Install DuckDB's avro + iceberg extensions from the pinned wheels into `directory`
+    (httpfs, for the REST catalog's S3 files, is installed when first attached).
 
     Offline: the extension files come from the duckdb-extension-* PyPI packages; dbt's
     profile then loads them from this directory with autoinstall off.
@@ -136,7 +156,11 @@ def install_duckdb_extensions(directory: Path) -> Path:
 
 
 def bronze_connection(settings: Settings):
-    """In-memory DuckDB with the Iceberg extension and a `bronze_alerts` view."""
+    """In-memory DuckDB with the Iceberg extension and a `bronze_alerts` view.
+
+    Embedded default: `iceberg_scan` of the metadata.json the SQLite catalog names. REST
+    catalog: `ATTACH` of the catalog (httpfs for the S3 data files, credentials from AWS_*).
+    """
     import duckdb
 
     ext = install_duckdb_extensions(settings.duckdb_extensions)
@@ -149,17 +173,56 @@ def bronze_connection(settings: Settings):
     )
     for name in ("avro", "iceberg"):
         con.execute(f"LOAD {name}")
+    if settings.rest_catalog:
+        _attach_rest_catalog(con, settings)
+        con.execute("create view bronze_alerts as select * from lake.bronze.alerts")
+        return con
     loc = bronze_metadata_location(settings.lakehouse)
     con.execute(f"create view bronze_alerts as select * from iceberg_scan('{loc}')")
     return con
 
 
+def _attach_rest_catalog(con, settings: Settings) -> None:
+    """ATTACH the REST catalog as `lake`; S3 secret from the standard AWS_* variables."""
+    from duckdb_extensions import import_extension
+
+    import_extension("httpfs", con=con)
+    con.execute("LOAD httpfs")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+    params = {
+        "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        "REGION": os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1",
+    }
+    if endpoint:
+        params["ENDPOINT"] = endpoint.split("://", 1)[-1].rstrip("/")
+        params["URL_STYLE"] = "path"
+        params["USE_SSL"] = not endpoint.startswith("http://")
+    keys = ", ".join(f"{k} ?" for k in params)
+    con.execute(f"CREATE SECRET ateda_s3 (TYPE s3, {keys})", list(params.values()))
+    warehouse = (settings.warehouse or "").removeprefix("s3://").rstrip("/")
+    # ATTACH takes no prepared parameters: literals, quotes doubled.
+    con.execute(
+        f"ATTACH {_sql_text(warehouse)} AS lake "
+        f"(TYPE iceberg, ENDPOINT {_sql_text(settings.catalog or '')}, AUTHORIZATION_TYPE 'none')"
+    )
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def dbt_vars(settings: Settings, night: str | None) -> dict:
-    """The --vars of a dbt run on the embedded default."""
+    """The --vars of a dbt run. The duckdb target reads bronze from the metadata.json the
+    SQLite catalog names; behind a REST catalog (cluster, starrocks target) dbt reads
+    bronze through the warehouse's own Iceberg catalog and needs no location."""
+    metadata = None if settings.rest_catalog else bronze_metadata_location(settings.lakehouse)
     return {
         "lakehouse": str(settings.lakehouse),
         "duckdb_extensions": str(settings.duckdb_extensions),
-        "bronze_alerts_metadata": bronze_metadata_location(settings.lakehouse),
+        "bronze_alerts_metadata": metadata,
         "night": night,
     }
 

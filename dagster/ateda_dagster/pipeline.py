@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from .dbt_project import dbt_executable, ensure_manifest
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env(args.lakehouse)
     if args.landing:
-        settings = Settings(settings.lakehouse, landing_location(args.landing), settings.ateda_bin)
+        settings = replace(settings, landing=landing_location(args.landing))
     started = time.monotonic()
 
     if args.night:

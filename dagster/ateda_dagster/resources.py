@@ -1,5 +1,6 @@
 """Dagster resources: where the lakehouse, the landing area and the ateda binary are."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -22,8 +23,8 @@ class AtedaResource(dg.ConfigurableResource):
 
     def settings(self) -> Settings:
         base = Settings.from_env(self.lakehouse)
-        return Settings(
-            lakehouse=base.lakehouse,
+        return replace(
+            base,
             landing=landing_location(self.landing) if self.landing else base.landing,
             ateda_bin=Path(self.ateda_bin).resolve() if self.ateda_bin else base.ateda_bin,
         )
