@@ -7,12 +7,18 @@ import json
 import os
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data" / "ztf"
+
+
+def night_of_jd(jd: float) -> date:
+    """Observation night of a Julian date: its UTC calendar date (bronze's `night`)."""
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=jd - 2440587.5)).date()
 
 
 def ateda_bin() -> Path:

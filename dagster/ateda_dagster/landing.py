@@ -18,7 +18,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -54,7 +54,7 @@ class Landing(Protocol):
         """The full location of one landed file (for run tags and messages)."""
         ...
 
-    def fetch(self, night: str, cache: Path) -> Iterator[Path | None]:
+    def fetch(self, night: str, cache: Path) -> AbstractContextManager[Path | None]:
         """Context manager: a local path holding the night's source, or None."""
         ...
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from ateda_testlib import run_ingest
+from ateda_testlib import night_of_jd, run_ingest
 from bronze.readers import (
     catalog,
     compare_record,
@@ -64,8 +63,7 @@ def test_every_field_survives_bit_for_bit(ingested, packets):
                 assert Path(urlparse(uri).path).read_bytes() == stamp["stampData"]
                 assert row[f"cutout_{kind}_file_name"] == stamp["fileName"]
             jd = rec["candidate"]["jd"]
-            night = (dt.datetime(1970, 1, 1) + dt.timedelta(days=jd - 2440587.5)).date()
-            assert row["night"] == night
+            assert row["night"] == night_of_jd(jd)
             assert row["ingest_schema_version"] == schema.get("version")
             assert row["ingest_source"].endswith(path.name)
             assert row["ingest_run_id"] == run.summary["run_id"]

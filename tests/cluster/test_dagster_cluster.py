@@ -10,22 +10,17 @@ from __future__ import annotations
 import sys
 import tarfile
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import fastavro
 import pytest
 
 import dagster as dg
-from ateda_testlib import DATA, REPO, ateda_bin
+from ateda_testlib import DATA, REPO, ateda_bin, night_of_jd
 
 sys.path.insert(0, str(REPO / "dagster"))
 
 NIGHT = "2023-10-12"
 LANDING_BUCKET = "landing"
-
-
-def night_of_jd(jd: float) -> str:
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=jd - 2440587.5)).date().isoformat()
 
 
 @pytest.fixture
@@ -34,7 +29,11 @@ def landed_night(cluster, tmp_path):
     files, candids = [], set()
     for path in sorted(DATA.glob("v*/*.avro")):
         with open(path, "rb") as fh:
-            recs = [r for r in fastavro.reader(fh) if night_of_jd(r["candidate"]["jd"]) == NIGHT]
+            recs = [
+                r
+                for r in fastavro.reader(fh)
+                if night_of_jd(r["candidate"]["jd"]).isoformat() == NIGHT
+            ]
         if recs:
             files.append(path)
             candids |= {r["candid"] for r in recs}

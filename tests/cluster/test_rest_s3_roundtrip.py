@@ -3,10 +3,9 @@ back by independent clients (pyiceberg's REST client, boto3, DuckDB when it can)
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
+from ateda_testlib import night_of_jd
 from bronze.readers import compare_record, float32_fields, read_packets
 from cluster.helpers import CUTOUTS, assert_no_secret, run_ingest
 
@@ -62,8 +61,7 @@ def test_every_field_via_rest_catalog(cluster, ingested, packets):
             compare_record(rec, row, f32, "", diffs)
             assert not diffs, f"{path.name}: {diffs[:5]}"
             jd = rec["candidate"]["jd"]
-            night = (dt.datetime(1970, 1, 1) + dt.timedelta(days=jd - 2440587.5)).date()
-            assert row["night"] == night
+            assert row["night"] == night_of_jd(jd)
             assert row["ingest_schema_version"] == schema.get("version")
             assert row["ingest_run_id"] == run.summary["run_id"]
 

@@ -14,7 +14,6 @@ import sys
 import tarfile
 import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -22,7 +21,7 @@ import fastavro
 import pytest
 
 import dagster as dg
-from ateda_testlib import DATA, REPO, ateda_bin
+from ateda_testlib import DATA, REPO, ateda_bin, night_of_jd
 
 sys.path.insert(0, str(REPO / "dagster"))
 
@@ -53,17 +52,13 @@ SILVER_GOLD_KEYS = {
 }
 
 
-def night_of_jd(jd: float) -> str:
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=jd - 2440587.5)).date().isoformat()
-
-
 def read_alerts() -> dict[str, list[tuple[Path, dict]]]:
     """Packets grouped by night (UTC date of candidate.jd)."""
     by_night: dict[str, list[tuple[Path, dict]]] = defaultdict(list)
     for path in sorted(DATA.glob("v*/*.avro")):
         with open(path, "rb") as fh:
             for rec in fastavro.reader(fh):
-                by_night[night_of_jd(rec["candidate"]["jd"])].append((path, rec))
+                by_night[night_of_jd(rec["candidate"]["jd"]).isoformat()].append((path, rec))
     return by_night
 
 
