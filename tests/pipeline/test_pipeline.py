@@ -257,6 +257,56 @@ def test_known_object_detections(db, packets_by_night):
         assert mag_min == pytest.approx(min(mags)) and mag_max == pytest.approx(max(mags))
 
 
+def test_magstat_dmdt_follows_alerce(db, packets_by_night):
+    """dmdt_first from the packets: same-filter limits > 0.5 d before the first detection,
+    the minimum of (mag_first + e_mag_first - diffmaglim) / dt; null when none qualifies."""
+    nights = [
+        n
+        for (n,) in db.execute(
+            "select distinct cast(night as varchar) from silver.ztf_alert"
+        ).fetchall()
+    ]
+    alerts = [r for n in nights for _, r in packets_by_night[n]]
+    dets: dict[tuple, dict] = {}
+    limits: dict[tuple, float] = {}
+    for a in alerts:
+        oid = a["objectId"]
+        for p in [a["candidate"], *(a.get("prv_candidates") or [])]:
+            if p["candid"] is None:
+                limits[(oid, p["fid"], p["jd"] - 2400000.5)] = p["diffmaglim"]
+            else:
+                dets.setdefault((oid, p["candid"]), p)
+    first: dict[tuple, dict] = {}
+    for (oid, _candid), p in sorted(dets.items(), key=lambda kv: (kv[1]["jd"], kv[0][1])):
+        first.setdefault((oid, p["fid"]), p)
+    want = {}
+    for (oid, fid), p in first.items():
+        mjd0 = p["jd"] - 2400000.5
+        rates = [
+            ((p["magpsf"] + p["sigmapsf"] - lim) / (mjd0 - mjd), mjd)
+            for (o, f, mjd), lim in limits.items()
+            if o == oid and f == fid and mjd < mjd0 - 0.5
+        ]
+        want[(oid, fid)] = min(rates, key=lambda r: (r[0], -r[1])) if rates else None
+    got = {
+        (oid, fid): (rate, mjd, dt)
+        for oid, fid, rate, mjd, dt in db.execute(
+            "select objectId, fid, dmdt_first, dmdt_non_detection_mjd, dt_first from gold.magstat"
+        ).fetchall()
+    }
+    assert got.keys() == want.keys()
+    assert any(w is not None for w in want.values()), "the sample has rises to measure"
+    for key, w in want.items():
+        rate, mjd, dt = got[key]
+        if w is None:
+            assert (rate, mjd, dt) == (None, None, None), key
+        else:
+            assert rate == pytest.approx(w[0], rel=1e-9) and mjd == pytest.approx(w[1], abs=1e-9)
+            assert dt > 0.5, key
+    # the case that motivated the rule: a g-band limit 41 s before ZTF17aadcuwj's first g detection
+    assert got[(KNOWN_OBJECT, 1)][2] is None or got[(KNOWN_OBJECT, 1)][2] > 0.5
+
+
 def test_non_detections_are_upper_limits(db, packets_by_night):
     alerts = [r for _, r in packets_by_night[SAMPLE_NIGHT]]
     limits = {

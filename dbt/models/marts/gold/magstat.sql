@@ -1,5 +1,5 @@
 {{ config(**ateda.incremental_config(keys=['objectId', 'fid'], delete_key=['objectId'])) }}
-{#- Per (object, filter): magnitude statistics, dm/dt since the last non-detection, saturation rate. -#}
+{#- Per (object, filter): magnitude statistics, dm/dt of the rise from an earlier non-detection, saturation rate. -#}
 with scope as (
     {{ ateda.objects_in_scope() }}
 ),
@@ -33,19 +33,33 @@ stats as (
     group by objectId, fid
 ),
 
-last_nd as (
-    select s.objectId, s.fid, max(n.mjd) as nd_mjd
+-- dm/dt of the rise, ALeRCE's rule: among the non-detections in the same filter more than
+-- 0.5 d before the first detection (a limit minutes earlier gives meaningless rates), the
+-- one giving the steepest conservative rise (mag_first + e_mag_first - diffmaglim) / dt.
+nd_rates as (
+    select
+        s.objectId,
+        s.fid,
+        n.mjd as nd_mjd,
+        n.diffmaglim as nd_diffmaglim,
+        (cast(s.mag_first as double) + cast(s.e_mag_first as double) - n.diffmaglim)
+            / (s.first_mjd - n.mjd) as dmdt,
+        row_number() over (
+            partition by s.objectId, s.fid
+            order by
+                (cast(s.mag_first as double) + cast(s.e_mag_first as double) - n.diffmaglim)
+                    / (s.first_mjd - n.mjd),
+                n.mjd desc
+        ) as rate_rank
     from stats as s
     inner join {{ ref('non_detection') }} as n
-        on n.objectId = s.objectId and n.fid = s.fid and n.mjd < s.first_mjd
-    group by s.objectId, s.fid
+        on n.objectId = s.objectId and n.fid = s.fid and n.mjd < s.first_mjd - {{ var('dmdt_min_dt', 0.5) }}
 ),
 
-last_nd_limit as (
-    select l.objectId, l.fid, l.nd_mjd, n.diffmaglim as nd_diffmaglim
-    from last_nd as l
-    inner join {{ ref('non_detection') }} as n
-        on n.objectId = l.objectId and n.fid = l.fid and n.mjd = l.nd_mjd
+best_nd as (
+    select objectId, fid, nd_mjd, nd_diffmaglim, dmdt
+    from nd_rates
+    where rate_rank = 1
 )
 
 select
@@ -64,11 +78,11 @@ select
     s.last_mjd,
     s.corrected,
     s.mag_corr_mean,
-    l.nd_mjd as last_non_detection_mjd,
-    l.nd_diffmaglim as last_non_detection_diffmaglim,
+    l.nd_mjd as dmdt_non_detection_mjd,
+    l.nd_diffmaglim as dmdt_non_detection_diffmaglim,
     cast(s.mag_first as double) - l.nd_diffmaglim as dm_first,
     s.first_mjd - l.nd_mjd as dt_first,
-    (cast(s.mag_first as double) - l.nd_diffmaglim) / (s.first_mjd - l.nd_mjd) as dmdt_first,
+    l.dmdt as dmdt_first,
     case when s.ndet_corr > 0 then cast(s.ndet_saturated as double) / s.ndet_corr end as saturation_rate
 from stats as s
-left join last_nd_limit as l on l.objectId = s.objectId and l.fid = s.fid
+left join best_nd as l on l.objectId = s.objectId and l.fid = s.fid
