@@ -2,6 +2,11 @@
 # The Dagster code location image (ateda-dagster): Dagster + dagster-dbt + dbt-starrocks,
 # the dbt project (dbt/) and the orchestration code (dagster/). Build from the repo root:
 #   docker build -f docker/dagster.Dockerfile -t ateda-dagster:dev .
+# The bronze asset runs `ateda ingest`: the binary comes from the ateda image built first
+# (docker/ateda.Dockerfile, same Debian bookworm base); override with --build-arg ATEDA_IMAGE.
+ARG ATEDA_IMAGE=ateda:dev
+FROM ${ATEDA_IMAGE} AS ateda
+
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -23,6 +28,8 @@ COPY dagster/requirements.txt /tmp/requirements.txt
 RUN pip install -r /tmp/requirements.txt dagster-postgres==0.29.27 dagster-k8s==0.29.27 \
  && rm /tmp/requirements.txt
 
+COPY --from=ateda /usr/local/bin/ateda /usr/local/bin/ateda
+ENV ATEDA_BIN=/usr/local/bin/ateda
 COPY dbt /opt/ateda/dbt
 COPY dagster /opt/ateda/dagster
 # The code location package: installed if it is a project, else importable from its folder.

@@ -88,6 +88,10 @@ def test_ateda_dockerfile():
 def test_dagster_dockerfile():
     text = (REPO / "docker" / "dagster.Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11", text, re.M)
+    # The bronze asset runs `ateda ingest`: the binary comes from the ateda image.
+    assert re.search(r"^FROM \$\{ATEDA_IMAGE\} AS ateda$", text, re.M)
+    assert "COPY --from=ateda /usr/local/bin/ateda /usr/local/bin/ateda" in text
+    assert "ENV ATEDA_BIN=/usr/local/bin/ateda" in text
     assert (
         "COPY dagster/requirements.txt" in text and "pip install -r /tmp/requirements.txt" in text
     )
