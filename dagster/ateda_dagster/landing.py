@@ -141,24 +141,18 @@ class S3Landing:
         from botocore.exceptions import BotoCoreError, ClientError
 
         name = f"ztf_public_{night.replace('-', '')}{TARBALL_SUFFIX}"
-        key = self._key(name)
-        client = self._client()
-        try:
-            client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                yield None
-                return
-            raise LandingError(f"cannot read {self.uri(name)}: {e}") from e
-        except BotoCoreError as e:
-            raise LandingError(f"cannot read {self.uri(name)}: {e}") from e
         cache.mkdir(parents=True, exist_ok=True)
         # One private directory per fetch: two runs of the same night never share a file.
         with tempfile.TemporaryDirectory(prefix="fetch-", dir=cache) as tmp:
             local = Path(tmp) / name
             try:
-                client.download_file(self.bucket, key, str(local))
-            except (BotoCoreError, ClientError) as e:
+                self._client().download_file(self.bucket, self._key(name), str(local))
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    local = None
+                else:
+                    raise LandingError(f"cannot download {self.uri(name)}: {e}") from e
+            except BotoCoreError as e:
                 raise LandingError(f"cannot download {self.uri(name)}: {e}") from e
             yield local
 

@@ -9,8 +9,8 @@ from .lakehouse import Settings, landing_location
 
 
 class AtedaResource(dg.ConfigurableResource):
-    """Embedded-default locations. Unset fields fall back to the environment
-    (ATEDA_LAKEHOUSE, ATEDA_LANDING, ATEDA_BIN) and then to the repository defaults
+    """Where things are. Unset fields fall back to the environment (ATEDA_LAKEHOUSE,
+    ATEDA_LANDING, ATEDA_BIN; ATEDA_CATALOG/WAREHOUSE/CUTOUTS select the cluster form) and then to the repository defaults
     (`lakehouse/`, `lakehouse/landing/`, `target/release/ateda`). `landing` is a local
     directory or an S3 prefix `s3://bucket/prefix` (AWS_* environment for credentials)."""
 

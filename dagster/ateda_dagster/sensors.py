@@ -37,15 +37,15 @@ def make_landing_sensor(job) -> dg.SensorDefinition:
         except LandingError as e:
             # Keep the cursor: the next tick retries; the reason shows in the sensor's log.
             return dg.SkipReason(str(e))
-        for night, name, fingerprint in ((f.night, f.name, f.fingerprint) for f in landed):
-            if seen.get(name) == fingerprint:
+        for f in landed:
+            if seen.get(f.name) == f.fingerprint:
                 continue
-            seen[name] = fingerprint
+            seen[f.name] = f.fingerprint
             requests.append(
                 dg.RunRequest(
-                    run_key=f"{name}:{fingerprint}",
-                    partition_key=night,
-                    tags={"ateda/source": landing.uri(name)},
+                    run_key=f"{f.name}:{f.fingerprint}",
+                    partition_key=f.night,
+                    tags={"ateda/source": landing.uri(f.name)},
                 )
             )
         context.update_cursor(json.dumps(seen, sort_keys=True))
