@@ -75,7 +75,11 @@ def test_outage_mid_ingest_then_rerun_is_exact(private_cluster, night, tmp_path)
     tb, ids = night
     warehouse, cutouts = cluster.new_warehouse("outage"), cluster.new_cutouts("outage")
     cmd, env = ingest_cmd(
-        cluster, warehouse, cutouts, [tb], extra=("--commit-every", "100", "--chunk", "50")
+        cluster,
+        warehouse,
+        cutouts,
+        [tb],
+        extra=("--commit-every", "100", "--chunk", "50", "--catalog-retry-secs", "5"),
     )
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     err_lines: list[str] = []

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ateda_ingest::{IngestOptions, Live, Summary};
-use ateda_lakehouse::LakehouseConfig;
+use ateda_lakehouse::{LakehouseConfig, RetryPolicy};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -36,6 +36,10 @@ pub struct IngestArgs {
     /// Where rejected members' bytes are kept (default: DIR/quarantine, or <cutouts>/_quarantine).
     #[arg(long, env = "ATEDA_QUARANTINE")]
     quarantine: Option<String>,
+    /// How long catalog calls ride out transient failures (refused or cut connections,
+    /// HTTP 429/500/502/503/504) before the run stops with an error; 0: never repeat.
+    #[arg(long, env = "ATEDA_CATALOG_RETRY_SECS", default_value_t = 60)]
+    catalog_retry_secs: u64,
     /// Alerts per Iceberg commit.
     #[arg(long, default_value_t = 50_000)]
     commit_every: usize,
@@ -135,6 +139,7 @@ fn options(args: &IngestArgs) -> Result<IngestOptions> {
             catalog,
             warehouse,
             props: s3_props(),
+            retry: RetryPolicy::with_budget(Duration::from_secs(args.catalog_retry_secs)),
         },
         cutouts,
         quarantine,

@@ -9,10 +9,14 @@
 //!   retrying on concurrent-commit conflicts.
 //! - [`Lakehouse::existing_candids`] reads the candids already stored for
 //!   given nights: the table itself is the source of truth for idempotency.
+//! - Catalog calls ride out transient failures ([`RetryPolicy`]); a commit whose
+//!   answer was lost is looked up by its token before it is ever repeated.
 
+mod retry;
 mod tables;
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 
 use arrow_array::{Array, Int64Array, RecordBatch};
@@ -40,6 +44,7 @@ use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+pub use retry::{RetryPolicy, COMMIT_TOKEN};
 pub use tables::{ledger_batch, quarantine_batch, BronzeTable, LedgerRow, QuarantineRow};
 
 /// Name of the Iceberg catalog (pyiceberg must open it with the same name).
@@ -107,6 +112,8 @@ pub struct LakehouseConfig {
     pub warehouse: String,
     /// Extra catalog/storage properties (e.g. `s3.endpoint`).
     pub props: HashMap<String, String>,
+    /// How catalog calls ride out transient failures.
+    pub retry: RetryPolicy,
 }
 
 /// Properties set on every table at creation: commit retries on conflict.
@@ -151,6 +158,7 @@ fn drop_env_credentials(props: &mut HashMap<String, String>) {
 pub struct Lakehouse {
     catalog: Arc<dyn Catalog>,
     description: String,
+    retry: RetryPolicy,
 }
 
 impl Lakehouse {
@@ -201,6 +209,7 @@ impl Lakehouse {
         let lh = Lakehouse {
             catalog,
             description: format!("catalog {} warehouse {}", cfg.catalog, cfg.warehouse),
+            retry: cfg.retry,
         };
         lh.bootstrap().await?;
         Ok(lh)
@@ -218,16 +227,15 @@ impl Lakehouse {
 
     async fn bootstrap(&self) -> Result<(), LakehouseError> {
         let ns = NamespaceIdent::new(NAMESPACE.to_string());
-        if !self
-            .catalog
-            .namespace_exists(&ns)
-            .await
-            .map_err(ice("checking namespace"))?
-        {
-            match self.catalog.create_namespace(&ns, HashMap::new()).await {
+        let exists = || self.retried("checking namespace", || self.catalog.namespace_exists(&ns));
+        if !exists().await.map_err(ice("checking namespace"))? {
+            let create = self.retried("creating namespace", || {
+                self.catalog.create_namespace(&ns, HashMap::new())
+            });
+            match create.await {
                 Ok(_) => {}
-                // A concurrent writer may have created it meanwhile.
-                Err(e) if self.catalog.namespace_exists(&ns).await.unwrap_or(false) => {
+                // A concurrent writer (or our own attempt whose answer was lost) made it.
+                Err(e) if exists().await.unwrap_or(false) => {
                     tracing::debug!("namespace created concurrently: {e}")
                 }
                 Err(e) => return Err(ice("creating namespace bronze")(e)),
@@ -242,57 +250,96 @@ impl Lakehouse {
     async fn ensure_table(&self, t: BronzeTable) -> Result<(), LakehouseError> {
         let ident = t.ident();
         let wanted = t.schema()?;
-        if !self
-            .catalog
-            .table_exists(&ident)
-            .await
-            .map_err(ice("checking table"))?
-        {
-            let creation = TableCreation::builder()
-                .name(t.name().to_string())
-                .schema(wanted.clone())
-                .partition_spec_opt(t.partition_spec(&wanted)?)
-                .properties(table_properties())
-                .build();
-            match self.catalog.create_table(&ident.namespace, creation).await {
+        let spec = t.partition_spec(&wanted)?;
+        let exists = || self.retried("checking table", || self.catalog.table_exists(&ident));
+        if !exists().await.map_err(ice("checking table"))? {
+            let create = self.retried("creating table", || {
+                let creation = TableCreation::builder()
+                    .name(t.name().to_string())
+                    .schema(wanted.clone())
+                    .partition_spec_opt(spec.clone())
+                    .properties(table_properties())
+                    .build();
+                self.catalog.create_table(&ident.namespace, creation)
+            });
+            match create.await {
                 Ok(_) => {
                     tracing::info!(table = %t.name(), "created table");
                     return Ok(());
                 }
-                Err(e) if self.catalog.table_exists(&ident).await.unwrap_or(false) => {
+                // A concurrent writer (or our own attempt whose answer was lost) made it.
+                Err(e) if exists().await.unwrap_or(false) => {
                     tracing::debug!("table created concurrently: {e}")
                 }
                 Err(e) => return Err(ice(format!("creating table {}", t.name()))(e)),
             }
         }
-        let table = self.load(t).await?;
-        let current = table.metadata().current_schema().clone();
-        let additions = tables::missing_columns(&wanted, &current).map_err(|reason| {
-            LakehouseError::Schema {
-                table: t.name().to_string(),
-                reason,
+        let mut backoff = self.retry.start();
+        loop {
+            // Reloaded on every attempt: a schema change whose answer was lost shows here
+            // as columns no longer missing.
+            let table = self.load(t).await?;
+            let current = table.metadata().current_schema().clone();
+            let additions = tables::missing_columns(&wanted, &current).map_err(|reason| {
+                LakehouseError::Schema {
+                    table: t.name().to_string(),
+                    reason,
+                }
+            })?;
+            if additions.is_empty() {
+                return Ok(());
             }
-        })?;
-        if additions.is_empty() {
-            return Ok(());
+            tracing::info!(table = %t.name(), columns = additions.len(), "evolving table schema");
+            let tx = Transaction::new(&table);
+            let mut action = tx.update_schema();
+            for a in additions {
+                action = action.add_column(a);
+            }
+            let tx = action.apply(tx).map_err(ice("evolving schema"))?;
+            match tx.commit(self.catalog.as_ref()).await {
+                Ok(_) => return Ok(()),
+                Err(e) if retry::is_transient(&e) => match backoff.next_wait() {
+                    Some(wait) => self.note_retry("evolving schema", &e, wait).await,
+                    None => return Err(ice(format!("evolving schema of {}", t.name()))(e)),
+                },
+                Err(e) => return Err(ice(format!("evolving schema of {}", t.name()))(e)),
+            }
         }
-        tracing::info!(table = %t.name(), columns = additions.len(), "evolving table schema");
-        let tx = Transaction::new(&table);
-        let mut action = tx.update_schema();
-        for a in additions {
-            action = action.add_column(a);
+    }
+
+    /// Runs a catalog call, repeating it after transient failures within the policy.
+    async fn retried<T, F, Fut>(&self, what: &str, mut call: F) -> iceberg::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = iceberg::Result<T>>,
+    {
+        let mut backoff = self.retry.start();
+        loop {
+            match call().await {
+                Err(e) if retry::is_transient(&e) => match backoff.next_wait() {
+                    Some(wait) => self.note_retry(what, &e, wait).await,
+                    None => return Err(e),
+                },
+                result => return result,
+            }
         }
-        let tx = action.apply(tx).map_err(ice("evolving schema"))?;
-        tx.commit(self.catalog.as_ref())
-            .await
-            .map_err(ice(format!("evolving schema of {}", t.name())))?;
-        Ok(())
+    }
+
+    /// Logs a transient failure and waits before the next attempt.
+    async fn note_retry(&self, what: &str, e: &iceberg::Error, wait: std::time::Duration) {
+        tracing::warn!(
+            what,
+            wait_ms = wait.as_millis() as u64,
+            error = %with_causes(e),
+            "catalog call failed transiently; retrying"
+        );
+        tokio::time::sleep(wait).await;
     }
 
     /// Loads a bronze table's current metadata.
     pub async fn load(&self, t: BronzeTable) -> Result<Table, LakehouseError> {
-        self.catalog
-            .load_table(&t.ident())
+        let ident = t.ident();
+        self.retried("loading table", || self.catalog.load_table(&ident))
             .await
             .map_err(ice(format!("loading table {}", t.name())))
     }
@@ -375,30 +422,60 @@ impl Lakehouse {
         Ok(DataWriter { inner, rows: 0 })
     }
 
-    /// Appends data files to a table in one snapshot (retrying on conflict)
-    /// and returns the new snapshot id.
+    /// Appends data files to a table in one snapshot and returns the new snapshot id.
+    ///
+    /// Conflicts with concurrent writers are retried by the Iceberg transaction.
+    /// Transient catalog failures are retried here within the [`RetryPolicy`]; when a
+    /// failure leaves the outcome unknown, the table is searched for this commit's
+    /// [`COMMIT_TOKEN`] first, so the files are never appended twice.
     pub async fn commit(
         &self,
         t: BronzeTable,
         files: Vec<DataFile>,
-        properties: HashMap<String, String>,
+        mut properties: HashMap<String, String>,
     ) -> Result<Option<i64>, LakehouseError> {
         if files.is_empty() {
             return Ok(None);
         }
-        let table = self.load(t).await?;
-        let tx = Transaction::new(&table);
-        let action = tx
-            .fast_append()
-            .with_check_duplicate(false)
-            .add_data_files(files)
-            .set_snapshot_properties(properties);
-        let tx = action.apply(tx).map_err(ice("preparing append"))?;
-        let table = tx
-            .commit(self.catalog.as_ref())
-            .await
-            .map_err(ice(format!("committing to {}", t.name())))?;
-        Ok(table.metadata().current_snapshot().map(|s| s.snapshot_id()))
+        let token = uuid::Uuid::new_v4().to_string();
+        properties.insert(COMMIT_TOKEN.to_string(), token.clone());
+        let mut backoff = self.retry.start();
+        let mut maybe_applied = false;
+        loop {
+            let table = self.load(t).await?;
+            if maybe_applied {
+                if let Some(id) = snapshot_with_token(&table, &token) {
+                    tracing::warn!(
+                        table = t.name(),
+                        snapshot = id,
+                        "the commit whose answer was lost had been applied; not repeating it"
+                    );
+                    return Ok(Some(id));
+                }
+            }
+            let tx = Transaction::new(&table);
+            let action = tx
+                .fast_append()
+                .with_check_duplicate(false)
+                .add_data_files(files.clone())
+                .set_snapshot_properties(properties.clone());
+            let tx = action.apply(tx).map_err(ice("preparing append"))?;
+            match tx.commit(self.catalog.as_ref()).await {
+                Ok(table) => {
+                    return Ok(table.metadata().current_snapshot().map(|s| s.snapshot_id()));
+                }
+                Err(e) if retry::is_transient(&e) => {
+                    maybe_applied |= retry::outcome_unknown(&e);
+                    match backoff.next_wait() {
+                        Some(wait) => self.note_retry("committing", &e, wait).await,
+                        None => {
+                            return Err(ice(format!("committing to {}", t.name()))(e));
+                        }
+                    }
+                }
+                Err(e) => return Err(ice(format!("committing to {}", t.name()))(e)),
+            }
+        }
     }
 
     /// Writes and commits small batches (ledger, quarantine) in one go.
@@ -476,6 +553,21 @@ impl DataWriter {
         }
         .map_err(ice("closing parquet files"))
     }
+}
+
+/// The id of the snapshot of `table` committed with this [`COMMIT_TOKEN`], if any.
+fn snapshot_with_token(table: &Table, token: &str) -> Option<i64> {
+    table
+        .metadata()
+        .snapshots()
+        .find(|s| {
+            s.summary()
+                .additional_properties
+                .get(COMMIT_TOKEN)
+                .map(String::as_str)
+                == Some(token)
+        })
+        .map(|s| s.snapshot_id())
 }
 
 /// Current Iceberg schema of a table (for tests and checks).
