@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from deploylib import REPO, load_docs, pod_specs, validate_manifests
 
+from ateda_testlib import ateda_bin
+
 CHART = REPO / "charts" / "ateda"
 # Every values file of the chart; the defaults need credentials (or an existing Secret).
 VALUES = {
@@ -118,6 +120,7 @@ def test_env_wiring_kind(tools):
         assert ingest["command"] == ["/bin/sh", "/opt/ateda/run.sh", "ingest"]
         args = ingest["args"]
         assert args[args.index("--metrics-addr") + 1] == "0.0.0.0:9898"
+        assert args[args.index("--catalog-retry-secs") + 1] == "60"
         assert ingest["ports"] == [{"name": "metrics", "containerPort": 9898, "protocol": "TCP"}]
         # The S3 tarball is staged by the fetch init container on a scratch volume.
         fetch = spec["initContainers"][0]
@@ -205,6 +208,19 @@ def test_prod_values(tools):
             staging["ephemeral"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"]
             == "200Gi"
         )
+
+
+def test_ingest_flags_exist_in_the_binary(tools):
+    """Every flag the chart passes to `ateda ingest` is one the real binary accepts."""
+    docs = render(tools, *VALUES["kind"], *ONE_OFF, "--set", "ingest.catalogRetrySeconds=120")
+    helptext = subprocess.run(
+        [str(ateda_bin()), "ingest", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for _, spec in pod_specs(docs):
+        args = ingest_container(spec)["args"]
+        assert args[args.index("--catalog-retry-secs") + 1] == "120"
+        flags = [a for a in args if a.startswith("--")]
+        assert flags and all(f in helptext for f in flags), flags
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,8 @@ spec:
         - {{ $v.ingest.commitEvery | quote }}
         - --uploads
         - {{ $v.ingest.uploads | quote }}
+        - --catalog-retry-secs
+        - {{ $v.ingest.catalogRetrySeconds | quote }}
         {{- if gt (int $v.ingest.workers) 0 }}
         - --workers
         - {{ $v.ingest.workers | quote }}
