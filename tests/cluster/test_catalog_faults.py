@@ -47,8 +47,10 @@ def stored_candids(cluster, warehouse) -> list[int]:
     return table.scan(selected_fields=("candid",)).to_arrow().column("candid").to_pylist()
 
 
-def ingest_via(proxy, cluster, label, packets, tmp_path, *extra):
-    warehouse, cutouts = cluster.new_warehouse(label), cluster.new_cutouts(label)
+def ingest_via(proxy, cluster, label, packets, tmp_path, *extra, into=None):
+    """`ateda ingest` of the packets through the proxy, 10 alerts per commit, into a fresh
+    warehouse and cutouts root (or `into`, a (warehouse, cutouts) pair, for a re-run)."""
+    warehouse, cutouts = into or (cluster.new_warehouse(label), cluster.new_cutouts(label))
     run = run_ingest(
         cluster,
         warehouse,
@@ -112,14 +114,7 @@ def test_catalog_down_past_the_budget_fails_clearly_then_rerun_completes(
     assert "re-run the same command" in run.stderr
 
     proxy.clear()
-    rerun = run_ingest(
-        cluster,
-        warehouse,
-        cutouts,
-        *packets,
-        tmp=tmp_path,
-        extra=("--catalog", proxy.uri, "--commit-every", "10"),
-    )
+    rerun, _, _ = ingest_via(proxy, cluster, "down", packets, tmp_path, into=(warehouse, cutouts))
     assert rerun.code == 0, rerun.stderr[-3000:]
     got = stored_candids(cluster, warehouse)
     assert sorted(got) == sorted(candids), "the re-run completes the night exactly"

@@ -89,25 +89,18 @@ pub(crate) fn is_transient(e: &iceberg::Error) -> bool {
         return false;
     }
     let text = e.to_string();
-    if text.contains("commit state is unknown") {
-        return true;
-    }
-    if ["429", "500", "502", "503", "504"]
-        .iter()
-        .any(|code| text.contains(&format!("status: {code}")))
+    if text.contains("commit state is unknown")
+        || has_status(&text, &["429", "500", "502", "503", "504"])
     {
         return true;
     }
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        if let Some(r) = c.downcast_ref::<reqwest::Error>() {
-            if r.is_connect() || r.is_timeout() || r.is_request() || r.is_body() {
-                return true;
-            }
-        }
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+    causes(e).any(|c| {
+        let broken_http = c
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(|r| r.is_connect() || r.is_timeout() || r.is_request() || r.is_body());
+        let broken_io = c.downcast_ref::<std::io::Error>().is_some_and(|io| {
             use std::io::ErrorKind as Io;
-            if matches!(
+            matches!(
                 io.kind(),
                 Io::ConnectionRefused
                     | Io::ConnectionReset
@@ -116,31 +109,35 @@ pub(crate) fn is_transient(e: &iceberg::Error) -> bool {
                     | Io::BrokenPipe
                     | Io::TimedOut
                     | Io::UnexpectedEof
-            ) {
-                return true;
-            }
-        }
-        cause = c.source();
-    }
-    false
+            )
+        });
+        broken_http || broken_io
+    })
 }
 
 /// Whether a transient error leaves the outcome of a commit unknown: the request may have
 /// been applied (anything but a refused connection or a 429/503, which are answered
 /// before any work).
 pub(crate) fn outcome_unknown(e: &iceberg::Error) -> bool {
-    let text = e.to_string();
-    let refused_before_work = text.contains("status: 429") || text.contains("status: 503");
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        if let Some(r) = c.downcast_ref::<reqwest::Error>() {
-            if r.is_connect() {
-                return false;
-            }
-        }
-        cause = c.source();
-    }
+    let refused_before_work = has_status(&e.to_string(), &["429", "503"])
+        || causes(e).any(|c| {
+            c.downcast_ref::<reqwest::Error>()
+                .is_some_and(reqwest::Error::is_connect)
+        });
     !refused_before_work
+}
+
+/// Whether an iceberg error's text carries one of these HTTP status codes (the REST
+/// client puts the status in the error's context as `status: 503 Service Unavailable`).
+fn has_status(text: &str, codes: &[&str]) -> bool {
+    codes
+        .iter()
+        .any(|code| text.contains(&format!("status: {code}")))
+}
+
+/// The causes of an error, nearest first.
+fn causes(e: &iceberg::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(std::error::Error::source(e), |c| c.source())
 }
 
 #[cfg(test)]
