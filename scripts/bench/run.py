@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,11 +74,11 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=REPO / ".work" / "bench")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     args = ap.parse_args()
-    work = args.work / f"run-{int(time.time())}"
-    work.mkdir(parents=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"run-{int(time.time())}-", dir=args.work))
     cleaned = args.work / "last-cleanup"
-    if cleaned.exists() and time.time() - cleaned.stat().st_mtime < QUIET_S:
-        ago = time.time() - cleaned.stat().st_mtime
+    ago = time.time() - cleaned.stat().st_mtime if cleaned.exists() else QUIET_S
+    if ago < QUIET_S:
         print(
             f"warning: the previous benchmark deleted its files {ago:.0f} s ago; on a "
             f"journal-less ext4, creating files is slower for minutes after mass deletions, "
