@@ -17,6 +17,7 @@ mod tables;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow_array::{Array, Int64Array, RecordBatch};
@@ -274,20 +275,18 @@ impl Lakehouse {
                 Err(e) => return Err(ice(format!("creating table {}", t.name()))(e)),
             }
         }
-        let mut backoff = self.retry.start();
-        loop {
-            // Reloaded on every attempt: a schema change whose answer was lost shows here
-            // as columns no longer missing.
-            let table = self.load(t).await?;
+        // One attempt loads the table, compares and commits; each attempt reloads it, so a
+        // schema change whose answer was lost shows as columns no longer missing.
+        let (ident, wanted) = (&ident, &wanted);
+        let evolve = || async move {
+            let table = self.catalog.load_table(ident).await?;
             let current = table.metadata().current_schema().clone();
-            let additions = tables::missing_columns(&wanted, &current).map_err(|reason| {
-                LakehouseError::Schema {
-                    table: t.name().to_string(),
-                    reason,
-                }
-            })?;
+            let additions = match tables::missing_columns(wanted, &current) {
+                Ok(additions) => additions,
+                Err(reason) => return Ok(Err(reason)),
+            };
             if additions.is_empty() {
-                return Ok(());
+                return Ok(Ok(()));
             }
             tracing::info!(table = %t.name(), columns = additions.len(), "evolving table schema");
             let tx = Transaction::new(&table);
@@ -295,16 +294,16 @@ impl Lakehouse {
             for a in additions {
                 action = action.add_column(a);
             }
-            let tx = action.apply(tx).map_err(ice("evolving schema"))?;
-            match tx.commit(self.catalog.as_ref()).await {
-                Ok(_) => return Ok(()),
-                Err(e) if retry::is_transient(&e) => match backoff.next_wait() {
-                    Some(wait) => self.note_retry("evolving schema", &e, wait).await,
-                    None => return Err(ice(format!("evolving schema of {}", t.name()))(e)),
-                },
-                Err(e) => return Err(ice(format!("evolving schema of {}", t.name()))(e)),
-            }
-        }
+            action.apply(tx)?.commit(self.catalog.as_ref()).await?;
+            Ok(Ok(()))
+        };
+        self.retried("evolving schema", evolve)
+            .await
+            .map_err(ice(format!("evolving schema of {}", t.name())))?
+            .map_err(|reason| LakehouseError::Schema {
+                table: t.name().to_string(),
+                reason,
+            })
     }
 
     /// Runs a catalog call, repeating it after transient failures within the policy.
@@ -439,12 +438,16 @@ impl Lakehouse {
         }
         let token = uuid::Uuid::new_v4().to_string();
         properties.insert(COMMIT_TOKEN.to_string(), token.clone());
-        let mut backoff = self.retry.start();
-        let mut maybe_applied = false;
-        loop {
-            let table = self.load(t).await?;
-            if maybe_applied {
-                if let Some(id) = snapshot_with_token(&table, &token) {
+        let ident = t.ident();
+        // Set once an attempt failed in a way that may have applied it: from then on
+        // each attempt first looks for the token in the reloaded table.
+        let maybe_applied = AtomicBool::new(false);
+        let (ident, files, properties) = (&ident, &files, &properties);
+        let (token, flag) = (&token, &maybe_applied);
+        let attempt = || async move {
+            let table = self.catalog.load_table(ident).await?;
+            if flag.load(Ordering::Relaxed) {
+                if let Some(id) = snapshot_with_token(&table, token) {
                     tracing::warn!(
                         table = t.name(),
                         snapshot = id,
@@ -454,28 +457,25 @@ impl Lakehouse {
                 }
             }
             let tx = Transaction::new(&table);
-            let action = tx
+            let tx = tx
                 .fast_append()
                 .with_check_duplicate(false)
                 .add_data_files(files.clone())
-                .set_snapshot_properties(properties.clone());
-            let tx = action.apply(tx).map_err(ice("preparing append"))?;
+                .set_snapshot_properties(properties.clone())
+                .apply(tx)?;
             match tx.commit(self.catalog.as_ref()).await {
-                Ok(table) => {
-                    return Ok(table.metadata().current_snapshot().map(|s| s.snapshot_id()));
-                }
-                Err(e) if retry::is_transient(&e) => {
-                    maybe_applied |= retry::outcome_unknown(&e);
-                    match backoff.next_wait() {
-                        Some(wait) => self.note_retry("committing", &e, wait).await,
-                        None => {
-                            return Err(ice(format!("committing to {}", t.name()))(e));
-                        }
+                Ok(table) => Ok(table.metadata().current_snapshot().map(|s| s.snapshot_id())),
+                Err(e) => {
+                    if retry::outcome_unknown(&e) {
+                        flag.store(true, Ordering::Relaxed);
                     }
+                    Err(e)
                 }
-                Err(e) => return Err(ice(format!("committing to {}", t.name()))(e)),
             }
-        }
+        };
+        self.retried("committing", attempt)
+            .await
+            .map_err(ice(format!("committing to {}", t.name())))
     }
 
     /// Writes and commits small batches (ledger, quarantine) in one go.
