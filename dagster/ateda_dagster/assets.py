@@ -17,15 +17,14 @@ from dagster_dbt import (
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from .dbt_project import dbt_project, ensure_manifest
+from . import checks
+from .bronze_read import night_counts, night_rows_if_any
+from .dbt_project import dbt_project
+from .dbt_vars import dbt_vars
+from .duckdb_extensions import install_duckdb_extensions
 from .ingest import SUMMARY_KEYS, run_ingest
-from .lakehouse import (
-    bronze_connection,
-    dbt_vars,
-    duckdb_lock,
-    install_duckdb_extensions,
-)
 from .landing import LandingError, open_landing
+from .locks import duckdb_lock
 from .resources import AtedaResource
 
 # One partition per observation night: the UTC date of candidate.jd, which is also the
@@ -51,23 +50,7 @@ def _metadata_value(value: Any) -> Any:
         "prefix: fetched to <lakehouse>/.landing-cache for the ingest). Idempotent: a "
         "re-run adds nothing twice."
     ),
-    check_specs=[
-        dg.AssetCheckSpec(
-            "rows_match_source",
-            asset=BRONZE_ALERTS,
-            description="bronze rows of the night >= alerts the source delivered (ingested + already present)",
-        ),
-        dg.AssetCheckSpec(
-            "candid_unique",
-            asset=BRONZE_ALERTS,
-            description="candid is unique among the night's bronze rows",
-        ),
-        dg.AssetCheckSpec(
-            "nothing_quarantined",
-            asset=BRONZE_ALERTS,
-            description="no member of the source was quarantined (warning: the rest is ingested)",
-        ),
-    ],
+    check_specs=checks.bronze_check_specs(BRONZE_ALERTS),
 )
 def bronze_alerts(context: AssetExecutionContext, ateda: AtedaResource):
     settings = ateda.settings()
@@ -87,49 +70,29 @@ def bronze_alerts(context: AssetExecutionContext, ateda: AtedaResource):
                 f"(expected ztf_public_{night.replace('-', '')}.tar.gz or a directory)"
             )
         shown = str(source) if ateda.source else landing.uri(source.name)
+        rows_before = night_rows_if_any(settings, night)
         result = run_ingest(settings, source)
     s = result.summary
     if result.quarantined:
         context.log.warning(f"{result.quarantined} member(s) of {shown} quarantined")
 
-    con = bronze_connection(settings)
-    try:
-        rows, distinct = con.execute(
-            "select count(*), count(distinct candid) from bronze_alerts where night = cast(? as date)",
-            [night],
-        ).fetchone()
-    finally:
-        con.close()
-    delivered = int(s.get("ingested") or 0) + int(s.get("already_present") or 0)
+    after = night_counts(settings, night, s.get("run_id"))
 
     metadata = {k: _metadata_value(s.get(k)) for k in SUMMARY_KEYS}
     metadata.update(
         {
             "source": dg.MetadataValue.path(shown),
             "exit_code": result.returncode,
-            "night_rows": rows,
-            "dagster/row_count": rows,
+            "night_rows": after.rows,
+            "dagster/row_count": after.rows,
         }
     )
     yield dg.MaterializeResult(
         metadata=metadata,
         check_results=[
-            dg.AssetCheckResult(
-                check_name="rows_match_source",
-                passed=rows >= delivered,
-                metadata={"night_rows": rows, "delivered": delivered},
-            ),
-            dg.AssetCheckResult(
-                check_name="candid_unique",
-                passed=rows == distinct,
-                metadata={"rows": rows, "distinct_candid": distinct},
-            ),
-            dg.AssetCheckResult(
-                check_name="nothing_quarantined",
-                passed=result.quarantined == 0,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"quarantined": result.quarantined},
-            ),
+            checks.rows_match_source(rows_before, after, s),
+            checks.candid_unique(after),
+            checks.nothing_quarantined(result.quarantined),
         ],
     )
 
@@ -147,9 +110,6 @@ class AtedaDbtTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "source":
             return "bronze"
         return dbt_resource_props.get("config", {}).get("schema") or "default"
-
-
-ensure_manifest()
 
 
 @dbt_assets(

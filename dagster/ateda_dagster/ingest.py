@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .lakehouse import Settings
+from .settings import Settings
 
 SUMMARY_KEYS = (
     "alerts_seen",
@@ -41,7 +41,8 @@ class IngestResult:
 
 def run_ingest(settings: Settings, *sources: Path, timeout: float | None = None) -> IngestResult:
     """`ateda ingest --lakehouse L --summary-json F SOURCE...` (plus --catalog, --warehouse,
-    --cutouts when the settings name the cluster's services).
+    --cutouts when the settings name the cluster's services, and the tuning flags the
+    settings set: none by default, so the binary's own defaults apply).
 
     Exit 0: everything ingested or already present; 2: something was quarantined (the rest
     is ingested, the summary counts it); 1 or anything else: an error -> IngestError.
@@ -69,6 +70,7 @@ def run_ingest(settings: Settings, *sources: Path, timeout: float | None = None)
         ):
             if value:
                 cmd += [flag, value]
+        cmd += settings.tuning.flags()
         cmd += [str(s) for s in sources]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}

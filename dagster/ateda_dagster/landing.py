@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .lakehouse import night_of_file, night_source
+from .nights import night_of_file, night_source
 
 TARBALL_SUFFIX = ".tar.gz"
 

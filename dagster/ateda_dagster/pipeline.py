@@ -18,16 +18,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .dbt_project import dbt_executable, ensure_manifest
+from .dbt_project import dbt_executable, prepare_if_stale
+from .dbt_vars import dbt_vars
+from .duckdb_extensions import install_duckdb_extensions
 from .ingest import run_ingest
-from .lakehouse import (
-    DBT_DIR,
-    Settings,
-    dbt_vars,
-    duckdb_lock,
-    install_duckdb_extensions,
-    landing_location,
-)
+from .locks import duckdb_lock
+from .settings import DBT_DIR, Settings, landing_location
 
 
 def run_night(settings: Settings, night: str, source: Path | None = None):
@@ -59,7 +55,7 @@ def run_night(settings: Settings, night: str, source: Path | None = None):
 
 def dbt_build(settings: Settings, night: str | None = None, extra: list[str] | None = None) -> int:
     """`dbt build` on the embedded default (DuckDB) for one night or every night."""
-    ensure_manifest()
+    prepare_if_stale()
     install_duckdb_extensions(settings.duckdb_extensions)
     cmd = [
         dbt_executable(),

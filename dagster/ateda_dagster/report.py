@@ -11,7 +11,8 @@ from pathlib import Path
 
 import duckdb
 
-from .lakehouse import Settings, duckdb_lock
+from .locks import duckdb_lock
+from .settings import Settings
 
 FILTERS = {1: ("g", "tab:green"), 2: ("r", "tab:red"), 3: ("i", "tab:orange")}
 

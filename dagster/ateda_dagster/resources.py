@@ -1,18 +1,23 @@
-"""Dagster resources: where the lakehouse, the landing area and the ateda binary are."""
+"""Dagster resources: where the lakehouse, the landing area and the ateda binary are, and
+the `ateda ingest` tuning a deployment chooses (none by default)."""
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import dagster as dg
 
-from .lakehouse import Settings, landing_location
+from .settings import IngestTuning, Settings, landing_location
 
 
 class AtedaResource(dg.ConfigurableResource):
     """Where things are. Unset fields fall back to the environment (ATEDA_LAKEHOUSE,
     ATEDA_LANDING, ATEDA_BIN; ATEDA_CATALOG/WAREHOUSE/CUTOUTS select the cluster form) and then to the repository defaults
     (`lakehouse/`, `lakehouse/landing/`, `target/release/ateda`). `landing` is a local
-    directory or an S3 prefix `s3://bucket/prefix` (AWS_* environment for credentials)."""
+    directory or an S3 prefix `s3://bucket/prefix` (AWS_* environment for credentials).
+
+    Tuning (`commit_every`, `workers`, `chunk`, `uploads`, `catalog_retry_secs`): the
+    `ateda ingest` flag of the same name, passed only when set. The defaults live in the
+    binary alone (`ateda ingest --help`)."""
 
     lakehouse: str | None = None
     landing: str | None = None
@@ -20,6 +25,16 @@ class AtedaResource(dg.ConfigurableResource):
     # Ingest this path for every partition instead of looking in the landing area
     # (used by `python -m ateda_dagster.pipeline --night D --source PATH`).
     source: str | None = None
+    # `ateda ingest` tuning (--commit-every, --workers, --chunk, --uploads,
+    # --catalog-retry-secs). None: no flag is passed, the binary's own default applies.
+    commit_every: int | None = None
+    workers: int | None = None
+    chunk: int | None = None
+    uploads: int | None = None
+    catalog_retry_secs: int | None = None
+
+    def tuning(self) -> IngestTuning:
+        return IngestTuning(**{f.name: getattr(self, f.name) for f in fields(IngestTuning)})
 
     def settings(self) -> Settings:
         base = Settings.from_env(self.lakehouse)
@@ -27,4 +42,5 @@ class AtedaResource(dg.ConfigurableResource):
             base,
             landing=landing_location(self.landing) if self.landing else base.landing,
             ateda_bin=Path(self.ateda_bin).resolve() if self.ateda_bin else base.ateda_bin,
+            tuning=self.tuning(),
         )
