@@ -4,23 +4,41 @@ in the rendered pods (security context, env wiring, metrics, source handling).""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import chart_values_doc
 import pytest
+import yaml
 from deploylib import REPO, load_docs, pod_specs, validate_manifests
 
 from ateda_testlib import ateda_bin
 
 CHART = REPO / "charts" / "ateda"
-# Every values file of the chart; the defaults need credentials (or an existing Secret).
-VALUES = {
-    "default": ["--set", "s3.accessKeyId=test-key", "--set", "s3.secretAccessKey=test-secret"],
-    "kind": ["-f", str(CHART / "values-kind.yaml")],
-    "prod": ["-f", str(CHART / "values-prod.yaml")],
+# The environments' values (helmfile kind / large), kept beside the other releases' values.
+ENV_VALUES = {
+    "kind": ["-f", str(REPO / "deploy" / "values" / "ateda-kind.yaml")],
+    "large": ["-f", str(REPO / "deploy" / "values" / "ateda-large.yaml")],
 }
+# The chart's CI combinations (ci/*-values.yaml, chart-testing's convention).
+CI_FILES = sorted(CHART.glob("ci/*-values.yaml"))
+CI_VALUES = {p.name.removesuffix("-values.yaml"): ["-f", str(p)] for p in CI_FILES}
+# Every values combination: the environments (with a one-off Job) and the CI files.
 ONE_OFF = ["--set", "job.enabled=true", "--set", "job.night=20231012"]
+VALUES = {
+    **{f"env-{k}": [*v, *ONE_OFF] for k, v in ENV_VALUES.items()},
+    **{f"ci-{k}": v for k, v in CI_VALUES.items()},
+}
+# `ateda ingest` tuning: chart value -> flag (the chart's table, _helpers.tpl).
+TUNING = {
+    "commitEvery": "--commit-every",
+    "workers": "--workers",
+    "chunk": "--chunk",
+    "uploads": "--uploads",
+    "catalogRetrySeconds": "--catalog-retry-secs",
+}
 
 
 def render(tools, *args: str, check: bool = True):
@@ -44,15 +62,15 @@ def ingest_container(spec: dict) -> dict:
 
 @pytest.mark.parametrize("values", VALUES)
 def test_helm_lint(tools, values):
-    proc = tools.run(tools.helm, "lint", "--strict", CHART, *VALUES[values], *ONE_OFF)
+    proc = tools.run(tools.helm, "lint", "--strict", CHART, *VALUES[values])
     assert "0 chart(s) failed" in proc.stdout
 
 
 @pytest.mark.parametrize("values", VALUES)
 def test_template_validates(tools, values):
-    docs = render(tools, *VALUES[values], *ONE_OFF)
+    docs = render(tools, *VALUES[values])
     kinds = {d["kind"] for d in docs}
-    assert {"CronJob", "Job", "ConfigMap", "ServiceAccount"} <= kinds
+    assert {"CronJob", "ConfigMap", "ServiceAccount"} <= kinds
     unchecked = validate_manifests(docs)
     assert set(unchecked) <= {
         "monitoring.coreos.com/v1/PodMonitor",
@@ -62,17 +80,15 @@ def test_template_validates(tools, values):
 
 def test_template_with_helm4(tools):
     """The chart also renders with Helm 4 (the kubectl wheel's helm)."""
-    proc = tools.run(
-        tools.helm4, "template", "ateda", CHART, "-f", CHART / "values-kind.yaml", *ONE_OFF
-    )
+    proc = tools.run(tools.helm4, "template", "ateda", CHART, *ENV_VALUES["kind"], *ONE_OFF)
     assert {d["kind"] for d in load_docs(proc.stdout)} >= {"CronJob", "Job"}
 
 
 @pytest.mark.parametrize("values", VALUES)
 def test_security_context(tools, values):
-    docs = render(tools, *VALUES[values], *ONE_OFF)
+    docs = render(tools, *VALUES[values])
     specs = pod_specs(docs)
-    assert len(specs) == 2  # CronJob + one-off Job
+    assert specs and len(specs) == 1 + len(by_kind(docs, "Job"))  # CronJob (+ one-off Job)
     for owner, spec in specs:
         assert spec["securityContext"]["runAsNonRoot"] is True, owner
         assert spec["securityContext"]["runAsUser"] != 0, owner
@@ -91,7 +107,7 @@ def test_security_context(tools, values):
 
 
 def test_env_wiring_kind(tools):
-    docs = render(tools, *VALUES["kind"], *ONE_OFF)
+    docs = render(tools, *VALUES["env-kind"])
     env = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-env"))[
         "data"
     ]
@@ -120,7 +136,10 @@ def test_env_wiring_kind(tools):
         assert ingest["command"] == ["/bin/sh", "/opt/ateda/run.sh", "ingest"]
         args = ingest["args"]
         assert args[args.index("--metrics-addr") + 1] == "0.0.0.0:9898"
-        assert args[args.index("--catalog-retry-secs") + 1] == "60"
+        # Kind's own tuning; everything else is the binary's default (no flag).
+        assert args[args.index("--workers") + 1] == "2"
+        assert args[args.index("--uploads") + 1] == "32"
+        assert "--commit-every" not in args and "--catalog-retry-secs" not in args
         assert ingest["ports"] == [{"name": "metrics", "containerPort": 9898, "protocol": "TCP"}]
         # The S3 tarball is staged by the fetch init container on a scratch volume.
         fetch = spec["initContainers"][0]
@@ -144,21 +163,13 @@ def test_env_wiring_kind(tools):
 
 
 def test_created_secret_and_existing_secret(tools):
-    docs = render(tools, *VALUES["default"])
+    docs = render(tools, *VALUES["ci-default"])
     (secret,) = by_kind(docs, "Secret")
     assert secret["stringData"] == {
         "AWS_ACCESS_KEY_ID": "test-key",
         "AWS_SECRET_ACCESS_KEY": "test-secret",
     }
-    docs = render(
-        tools,
-        "--set",
-        "s3.existingSecret=my-s3",
-        "--set",
-        "s3.accessKeyIdKey=id",
-        "--set",
-        "s3.secretAccessKeyKey=secret",
-    )
+    docs = render(tools, *VALUES["ci-existing-secret"])
     assert not by_kind(docs, "Secret")
     for _, spec in pod_specs(docs):
         refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in ingest_container(spec)["env"]}
@@ -167,18 +178,7 @@ def test_created_secret_and_existing_secret(tools):
 
 
 def test_pvc_source_and_sqlite_catalog(tools):
-    docs = render(
-        tools,
-        *VALUES["default"],
-        "--set",
-        "source.type=pvc",
-        "--set",
-        "source.pvc.claimName=ztf-landing",
-        "--set",
-        "lakehouse.catalog=sqlite:/lakehouse/catalog.db",
-        "--set",
-        "embedded.existingClaim=lakehouse",
-    )
+    docs = render(tools, *VALUES["ci-pvc-sqlite"])
     validate_manifests(docs)
     env = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-env"))[
         "data"
@@ -198,8 +198,8 @@ def test_pvc_source_and_sqlite_catalog(tools):
         assert mounts["/lakehouse"]["name"] == "lakehouse"
 
 
-def test_prod_values(tools):
-    docs = render(tools, *VALUES["prod"])
+def test_large_values(tools):
+    docs = render(tools, *VALUES["env-large"])
     (monitor,) = by_kind(docs, "PodMonitor")
     assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
     for _, spec in pod_specs(docs):
@@ -210,17 +210,76 @@ def test_prod_values(tools):
         )
 
 
-def test_ingest_flags_exist_in_the_binary(tools):
-    """Every flag the chart passes to `ateda ingest` is one the real binary accepts."""
-    docs = render(tools, *VALUES["kind"], *ONE_OFF, "--set", "ingest.catalogRetrySeconds=120")
+def tuning_args(args: list[str]) -> dict[str, str]:
+    return {a: args[i + 1] for i, a in enumerate(args) if a in TUNING.values()}
+
+
+def env_configmap(docs: list[dict]) -> dict:
+    return next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-env"))[
+        "data"
+    ]
+
+
+def test_defaults_pass_no_tuning(tools):
+    """The chart restates none of the binary's defaults: unset values, no flag, no env."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert {k: values["ingest"][k] for k in TUNING} == dict.fromkeys(TUNING)
+    assert values["ingest"]["logLevel"] == ""
+    for name in ("ci-default", "ci-one-off-job"):
+        docs = render(tools, *VALUES[name])
+        for owner, spec in pod_specs(docs):
+            assert tuning_args(ingest_container(spec)["args"]) == {}, (name, owner)
+        env = env_configmap(docs)
+        assert "RUST_LOG" not in env and "ATEDA_CATALOG_RETRY_SECS" not in env, name
+
+
+def test_chart_tuning_table_is_the_tests():
+    """The value -> flag table in _helpers.tpl is TUNING (and every ingest value is in it,
+    besides extraArgs and logLevel)."""
+    tpl = (CHART / "templates" / "_helpers.tpl").read_text()
+    block = re.search(r'define "ateda.tuningFlags" -}}\n(.*?)\n{{- end }}', tpl, re.S)
+    assert block and yaml.safe_load(block.group(1)) == TUNING
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values["ingest"]) == {*TUNING, "extraArgs", "logLevel"}
+
+
+def test_every_tuning_value_is_a_flag_the_binary_accepts(tools):
+    """Each tuning value set becomes its flag with that value; every flag the chart passes
+    to `ateda ingest` is one the real binary accepts."""
+    docs = render(tools, *VALUES["ci-tuning"], *ONE_OFF)
+    wanted = yaml.safe_load((CHART / "ci" / "tuning-values.yaml").read_text())["ingest"]
     helptext = subprocess.run(
         [str(ateda_bin()), "ingest", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for _, spec in pod_specs(docs):
+    accepted = set(re.findall(r"--[a-z][a-z0-9-]*", helptext))
+    assert env_configmap(docs)["RUST_LOG"] == "debug"
+    for owner, spec in pod_specs(docs):
         args = ingest_container(spec)["args"]
-        assert args[args.index("--catalog-retry-secs") + 1] == "120"
-        flags = [a for a in args if a.startswith("--")]
-        assert flags and all(f in helptext for f in flags), flags
+        assert tuning_args(args) == {TUNING[k]: str(wanted[k]) for k in TUNING}, owner
+        flags = {a for a in args if a.startswith("--")}
+        assert flags and flags <= accepted, flags - accepted
+
+
+def test_no_environment_values_inside_the_chart():
+    """Environment values live in deploy/values/, the chart holds its defaults only."""
+    assert [p.name for p in CHART.glob("values*.yaml")] == ["values.yaml"]
+    for env in ENV_VALUES.values():
+        assert Path(env[1]).is_file()
+
+
+def test_readme_values_table():
+    """charts/ateda/README.md lists every value with its default and meaning (regenerate
+    with `python tests/deploy/chart_values_doc.py --write`)."""
+    readme = (CHART / "README.md").read_text()
+    assert readme == chart_values_doc.readme_with_table(readme)
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert {k.split(".")[0] for k, _, _ in chart_values_doc.rows(values, _schema())} == set(values)
+
+
+def _schema() -> dict:
+    import json
+
+    return json.loads((CHART / "values.schema.json").read_text())
 
 
 @pytest.mark.parametrize(
@@ -231,12 +290,14 @@ def test_ingest_flags_exist_in_the_binary(tools):
         (["--set", "lakehouse.catalog=thrift://hms:9083"], "catalog"),
         (["--set", "source.type=ftp"], "source.type"),
         (["--set", "lakehouse.typo=1"], "typo"),
+        (["--set", "ingest.workers=0"], "workers"),
+        (["--set", "ingest.commitEvery=many"], "commitEvery"),
         (["--set", "job.enabled=true"], "job.night"),
         (["--set", "job.enabled=true", "--set", "job.night=2023-10-12"], "job.night"),
     ],
 )
 def test_bad_values_are_rejected(tools, args, message):
-    proc = render(tools, *VALUES["default"], *args, check=False)
+    proc = render(tools, *VALUES["ci-default"], *args, check=False)
     assert proc.returncode != 0, proc.stdout[:500]
     assert message in proc.stderr
 

@@ -103,8 +103,50 @@ def test_secrets_by_environment(rendered):
 def test_ateda_release_uses_environment_values(rendered):
     env, docs = rendered
     cron = next(d for d in docs if d["kind"] == "CronJob")
-    image = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image == ("ateda:dev" if env == "kind" else "registry.example.org/ateda/ateda:0.1.0")
+    ingest = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert ingest["image"] == (
+        "ateda:dev" if env == "kind" else "registry.example.org/ateda/ateda:0.1.0"
+    )
+    # The environment's own tuning only (deploy/values/ateda-<env>.yaml); the rest is the
+    # binary's defaults, passed as no flag.
+    args = ingest["args"]
+    workers, uploads = {"kind": ("2", "32"), "large": ("8", "128")}[env]
+    assert args[args.index("--workers") + 1] == workers
+    assert args[args.index("--uploads") + 1] == uploads
+    assert not {"--commit-every", "--chunk", "--catalog-retry-secs"} & set(args)
+
+
+def written_values(tools, tmp_path, env: str, release: str) -> dict:
+    """A release's values as helmfile renders them (offline: no chart download)."""
+    tools.run(
+        *tools.helmfile_cmd(
+            env,
+            "--selector",
+            f"name={release}",
+            "write-values",
+            "--skip-deps",
+            "--output-file-template",
+            str(tmp_path / "{{ .Release.Name }}.yaml"),
+        )
+    )
+    return yaml.safe_load((tmp_path / f"{release}.yaml").read_text())
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_starrocks_catalog_name_is_one_value(tools, tmp_path, env):
+    """The StarRocks catalog ateda-platform creates is the one Dagster hands to dbt
+    (ATEDA_STARROCKS_CATALOG, read by ateda_dagster.settings): both from the environment's
+    starrocks.icebergCatalog."""
+    wanted = yaml.safe_load((REPO / "deploy" / "env" / f"{env}.yaml").read_text())["starrocks"][
+        "icebergCatalog"
+    ]
+    platform = written_values(tools, tmp_path, env, "ateda-platform")
+    assert platform["starrocksCatalog"]["catalogName"] == wanted
+    dagster = written_values(tools, tmp_path, env, "dagster")
+    (location,) = dagster["dagster-user-deployments"]["deployments"]
+    dagster_env = {e["name"]: e.get("value") for e in location["env"]}
+    assert dagster_env["ATEDA_STARROCKS_CATALOG"] == wanted
+    assert dagster_env["ATEDA_CATALOG"] == platform["endpoints"]["nessieIcebergUri"]
 
 
 def test_starrocks_catalog_job(rendered):

@@ -139,21 +139,12 @@ spec:
         - --no-progress
         - --summary-json
         - /tmp/summary.json
-        - --commit-every
-        - {{ $v.ingest.commitEvery | quote }}
-        - --uploads
-        - {{ $v.ingest.uploads | quote }}
-        - --catalog-retry-secs
-        - {{ $v.ingest.catalogRetrySeconds | quote }}
-        {{- if gt (int $v.ingest.workers) 0 }}
-        - --workers
-        - {{ $v.ingest.workers | quote }}
-        {{- end }}
+        {{- include "ateda.tuningArgs" $root | nindent 8 }}
         {{- if $v.metrics.enabled }}
         - --metrics-addr
         - {{ printf "0.0.0.0:%v" $v.metrics.port | quote }}
         - --metrics-hold
-        - {{ $v.metrics.holdSeconds | quote }}
+        - {{ $v.metrics.holdSeconds | int64 | quote }}
         {{- end }}
         {{- range $v.ingest.extraArgs }}
         - {{ . | quote }}
@@ -253,6 +244,29 @@ spec:
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end }}
+
+{{/*
+`ateda ingest` tuning flags: one per ingest.* value that is set (not null), none otherwise,
+so the binary's own defaults apply. The one table of value -> flag.
+*/}}
+{{- define "ateda.tuningFlags" -}}
+commitEvery: --commit-every
+workers: --workers
+chunk: --chunk
+uploads: --uploads
+catalogRetrySeconds: --catalog-retry-secs
+{{- end }}
+
+{{- define "ateda.tuningArgs" -}}
+{{- $flags := include "ateda.tuningFlags" . | fromYaml }}
+{{- range $key := keys $flags | sortAlpha }}
+{{- $value := index $.Values.ingest $key }}
+{{- if not (kindIs "invalid" $value) }}
+- {{ index $flags $key }}
+- {{ $value | int64 | quote }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* S3 credentials from the Secret (created here or existing). */}}
