@@ -162,3 +162,19 @@
 {% macro duckdb__last_by(expr, order_col, tie_col) -%}
   arg_max({{ expr }}, ({{ order_col }}, {{ tie_col }}))
 {%- endmacro %}
+
+{#
+  Weighted mean sum(w * x) / sum(w) over the rows where both are non-null, independent
+  of the rows' storage order like stable_avg (DuckDB: summed in `order_by` order).
+#}
+{% macro stable_weighted_avg(expr, weight, order_by) -%}
+  {{ return(adapter.dispatch('stable_weighted_avg', 'ateda')(expr, weight, order_by)) }}
+{%- endmacro %}
+{% macro default__stable_weighted_avg(expr, weight, order_by) -%}
+  (sum(case when ({{ expr }}) is not null then ({{ expr }}) * ({{ weight }}) end)
+   / sum(case when ({{ expr }}) is not null then ({{ weight }}) end))
+{%- endmacro %}
+{% macro duckdb__stable_weighted_avg(expr, weight, order_by) -%}
+  (list_sum(list(({{ expr }}) * ({{ weight }}) order by {{ order_by }}) filter (where ({{ expr }}) is not null and ({{ weight }}) is not null))
+   / list_sum(list({{ weight }} order by {{ order_by }}) filter (where ({{ expr }}) is not null and ({{ weight }}) is not null)))
+{%- endmacro %}

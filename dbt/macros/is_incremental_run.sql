@@ -1,10 +1,12 @@
 {#-
-  dbt's is_incremental(), with one exception so that `dbt compile --target starrocks`
-  works with no server: when compiling for StarRocks the relation is not looked up (that
-  needs a connection) and the full-build SQL is compiled. Pass
-  `--vars '{starrocks_online_compile: true}'` to compile against a live cluster instead.
+  Whether this run of the current model is incremental: the logic of dbt's own is_incremental macro,
+  under its own name (it must not shadow dbt's macro), with one exception so that
+  `dbt compile --target starrocks` works with no server: when compiling for StarRocks
+  the relation is not looked up (that needs a connection) and the full-build SQL is
+  compiled. Pass `--vars '{starrocks_online_compile: true}'` to compile against a live
+  cluster instead. Every model and macro of this project calls `ateda.is_incremental_run()`.
 -#}
-{% macro is_incremental() %}
+{% macro is_incremental_run() %}
     {% if not execute %}
         {{ return(False) }}
     {% elif target.type == 'starrocks' and flags.WHICH == 'compile' and not var('starrocks_online_compile', false) %}

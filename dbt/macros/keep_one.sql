@@ -10,7 +10,7 @@
 with batch as (
     select {{ columns | join(', ') }} from {{ batch }}
 ),
-{% if is_incremental() %}
+{% if ateda.is_incremental_run() %}
 batch_keys as (
     select distinct {{ keys | join(', ') }} from batch
 ),
@@ -48,7 +48,7 @@ where keep_rank = 1
 {% macro objects_in_scope() -%}
   {#- both refs at parse time, so that the dependency is known whichever branch runs -#}
   {%- set batch, everything = ref('stg_ztf__alerts'), ref('detection') -%}
-  {%- if is_incremental() -%}
+  {%- if ateda.is_incremental_run() -%}
     select distinct objectId from {{ ref('stg_ztf__alerts') }}
   {%- else -%}
     select distinct objectId from {{ ref('detection') }}

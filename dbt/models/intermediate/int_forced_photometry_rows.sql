@@ -1,17 +1,17 @@
 {#-
-  Forced photometry the batch carries, cleaned (ztf-domain.md): flux and its uncertainty
-  present and not 0 or -99999, procstatus '0'. Magnitude from the difference flux:
+  Every forced-photometry point the batch carries, none dropped, with its procstatus and
+  two flags (macros/ztf.sql): `measured` (flux and uncertainty present, not 0, not the
+  -99999 sentinel; zero point present) and `usable` (measured and procstatus '0'). Magnitude from the
+  difference flux, where measured (null otherwise):
   mag = -2.5 log10(|flux * 10^((8.9 - magzpsci)/2.5) * 1e6|) + 23.9,
   e_mag = 1.0857 * unc / |flux|.
 -#}
-with cleaned as (
-    select *
+with flagged as (
+    select
+        *,
+        {{ ateda.fp_is_measured('forcediffimflux', 'forcediffimfluxunc', 'magzpsci') }} as measured,
+        {{ ateda.fp_is_usable('forcediffimflux', 'forcediffimfluxunc', 'magzpsci', 'procstatus') }} as usable
     from {{ ref('stg_ztf__fp_hists') }}
-    where forcediffimflux is not null
-      and forcediffimfluxunc is not null
-      and forcediffimflux not in (0, -99999)
-      and forcediffimfluxunc not in (0, -99999)
-      and procstatus = '0'
 )
 
 select
@@ -35,8 +35,15 @@ select
     distnr,
     magnr,
     sigmagnr,
-    -2.5 * log10(abs(cast(forcediffimflux as double) * {{ ateda.pow10('(8.9 - cast(magzpsci as double)) / 2.5') }} * 1e6)) + 23.9 as mag,
-    1.0857 * cast(forcediffimfluxunc as double) / abs(cast(forcediffimflux as double)) as e_mag,
+    case when measured then
+        -2.5 * log10(abs(cast(forcediffimflux as double) * {{ ateda.pow10('(8.9 - cast(magzpsci as double)) / 2.5') }} * 1e6)) + 23.9
+    end as mag,
+    case when measured then
+        1.0857 * cast(forcediffimfluxunc as double) / abs(cast(forcediffimflux as double))
+    end as e_mag,
     procstatus,
-    parent_candid
-from cleaned
+    measured,
+    usable,
+    parent_candid,
+    parent_jd
+from flagged

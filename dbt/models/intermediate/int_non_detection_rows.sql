@@ -2,7 +2,7 @@
 select
     objectId,
     fid,
-    jd - 2400000.5 as mjd,
+    mjd,
     jd,
     {{ ateda.date_from_jd('jd') }} as night,
     diffmaglim,

@@ -13,8 +13,8 @@ select
     decnr,
     jdstartref,
     jdendref,
-    jdstartref - 2400000.5 as mjdstartref,
-    jdendref - 2400000.5 as mjdendref,
+    {{ ateda.mjd('jdstartref') }} as mjdstartref,
+    {{ ateda.mjd('jdendref') }} as mjdendref,
     nframesref,
     candid as source_candid,
     mjd as source_mjd

@@ -1,4 +1,8 @@
-{#- The alerts of the batch (var `night`, or every night), candidate fields flattened. -#}
+{#-
+  The alerts of the batch (var `night`, or every night), candidate fields flattened, and
+  the rules of macros/ztf.sql applied once: mjd, isdiffpos as a sign, corrected, stellar,
+  has_stamp.
+-#}
 select
     a.candid,
     a.objectId,
@@ -14,12 +18,12 @@ select
     {{ ateda.list_length('a.prv_candidates') }} as n_prv_candidates,
     {{ ateda.list_length('a.fp_hists') }} as n_fp_hists,
     a.candidate.jd as jd,
-    a.candidate.jd - 2400000.5 as mjd,
+    {{ ateda.mjd('a.candidate.jd') }} as mjd,
     a.candidate.fid as fid,
     a.candidate.pid as pid,
     a.candidate.programid as programid,
     a.candidate.diffmaglim as diffmaglim,
-    a.candidate.isdiffpos as isdiffpos,
+    {{ ateda.isdiffpos_sign('a.candidate.isdiffpos') }} as isdiffpos,
     a.candidate.nid as nid,
     a.candidate.rcid as rcid,
     a.candidate.field as field,
@@ -80,7 +84,10 @@ select
     a.candidate.rfid as rfid,
     a.candidate.jdstartref as jdstartref,
     a.candidate.jdendref as jdendref,
-    a.candidate.nframesref as nframesref
+    a.candidate.nframesref as nframesref,
+    {{ ateda.is_corrected('a.candidate.distnr') }} as corrected,
+    {{ ateda.is_stellar('a.candidate.distpsnr1', 'a.candidate.sgscore1', 'a.candidate.chinr', 'a.candidate.sharpnr') }} as stellar,
+    {{ ateda.has_stamp('a.cutout_science_uri', 'a.cutout_template_uri', 'a.cutout_difference_uri') }} as has_stamp
 from {{ source('bronze', 'alerts') }} as a
 {% if var('night') %}
 where a.night = {{ ateda.date_literal(var('night')) }}

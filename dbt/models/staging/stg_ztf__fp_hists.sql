@@ -6,7 +6,7 @@ select
     a.candidate.jd as parent_jd,
     f.fp.pid as pid,
     f.fp.jd as jd,
-    f.fp.jd - 2400000.5 as mjd,
+    {{ ateda.mjd('f.fp.jd') }} as mjd,
     f.fp.fid as fid,
     f.fp.field as field,
     f.fp.rcid as rcid,

@@ -1,7 +1,8 @@
 {{ config(**ateda.incremental_config(keys=['objectId', 'point_index'], delete_key=['objectId'])) }}
 {#-
-  Light curves ready to plot: detections, non-detections (upper limits) and forced
-  photometry of each object in one table, point_index numbering the points by mjd.
+  Light curves ready to plot: detections, non-detections (upper limits) and the usable
+  forced photometry (silver forced_photometry.usable) of each object in one table,
+  point_index numbering the points by mjd.
 -#}
 with scope as (
     {{ ateda.objects_in_scope() }}
@@ -64,7 +65,7 @@ points as (
         cast(null as bigint) as candid,
         pid
     from {{ ref('forced_photometry') }}
-    where objectId in (select objectId from scope)
+    where objectId in (select objectId from scope) and usable
 )
 
 select

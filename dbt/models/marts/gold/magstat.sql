@@ -1,5 +1,8 @@
 {{ config(**ateda.incremental_config(keys=['objectId', 'fid'], delete_key=['objectId'])) }}
-{#- Per (object, filter): magnitude statistics, dm/dt of the rise from an earlier non-detection, saturation rate. -#}
+{#-
+  Per (object, filter): magnitude statistics, dm/dt of the rise (ALeRCE's rule, below),
+  saturation rate.
+-#}
 with scope as (
     {{ ateda.objects_in_scope() }}
 ),

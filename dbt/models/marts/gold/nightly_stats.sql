@@ -7,7 +7,7 @@
 with alerts as (
     select *
     from {{ ref('ztf_alert') }}
-    {% if is_incremental() %}
+    {% if ateda.is_incremental_run() %}
     where night in (select distinct night from {{ batch }})
     {% endif %}
 )
