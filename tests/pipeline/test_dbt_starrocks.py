@@ -38,6 +38,21 @@ def test_compile_starrocks_offline(tmp_path):
     magstat = (compiled / "marts" / "gold" / "magstat.sql").read_text()
     assert "percentile_cont(" in magstat and "min_by(" in magstat
     assert "list_avg" not in magstat and "arg_min" not in magstat
+    obj = (compiled / "marts" / "gold" / "object.sql").read_text()
+    # the weighted mean position, StarRocks form (DuckDB's is an ordered list_sum)
+    assert "sum(case when (ra_offset) is not null then (ra_offset) * (w_ra) end)" in obj
+    assert "list_sum" not in obj and "min_by(stellar, mjd)" in obj
     # every model compiled (tests compile under .../schema.yml/)
     models = [p for p in compiled.rglob("*.sql") if not p.parent.name.endswith(".yml")]
     assert len(models) == 21
+
+
+def test_no_model_calls_dbts_is_incremental():
+    """The project's macro is ateda.is_incremental_run() (offline StarRocks compile); dbt's
+    own is_incremental() is neither shadowed nor called."""
+    sources = [*DBT_DIR.glob("models/**/*.sql"), *DBT_DIR.glob("macros/**/*.sql")]
+    assert sources
+    for path in sources:
+        text = path.read_text()
+        assert "macro is_incremental(" not in text, path
+        assert "is_incremental()" not in text.replace("is_incremental_run()", ""), path

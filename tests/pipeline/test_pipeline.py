@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import dbt_expect
 import duckdb
 import fastavro
 import pytest
@@ -72,30 +73,23 @@ def write_tarball(landing: Path, night: str, files: list[Path]) -> Path:
 
 
 def expected(alerts: list[dict]) -> dict:
-    """Silver contents derived here from the packets, following ztf-domain.md."""
-    det: dict[tuple, dict] = {}
-    nondet: set[tuple] = set()
-    fp: dict[tuple, dict] = {}
-    for a in alerts:
-        oid = a["objectId"]
-        det[(oid, a["candid"])] = {"from_alert": True, **a["candidate"]}
-        for p in a.get("prv_candidates") or []:
-            if p["candid"] is None:
-                nondet.add((oid, p["fid"], p["jd"] - 2400000.5))
-            else:
-                det.setdefault((oid, p["candid"]), {"from_alert": False, **p})
-        for f in a.get("fp_hists") or []:
-            flux, unc = f["forcediffimflux"], f["forcediffimfluxunc"]
-            if flux in (None, 0, -99999) or unc in (None, 0, -99999) or f["procstatus"] != "0":
-                continue
-            fp[(oid, f["pid"])] = f
-    return {"detection": det, "non_detection": nondet, "forced_photometry": fp}
+    """Silver contents derived here from the packets (dbt_expect, docs/ztf-domain.md)."""
+    return {
+        "detection": dbt_expect.detections(alerts),
+        "non_detection": set(dbt_expect.non_detections(alerts)),
+        "forced_photometry": dbt_expect.forced_photometry(alerts),
+    }
 
 
-def fp_mag(f: dict) -> tuple[float, float]:
-    flux, unc, zp = f["forcediffimflux"], f["forcediffimfluxunc"], f["magzpsci"]
-    mag = -2.5 * math.log10(abs(flux * 10 ** ((8.9 - zp) / 2.5) * 1e6)) + 23.9
-    return mag, 1.0857 * unc / abs(flux)
+def alerts_in_silver(db, packets_by_night) -> list[dict]:
+    """The packets of every night the lakehouse holds so far."""
+    nights = [
+        n
+        for (n,) in db.execute(
+            "select distinct cast(night as varchar) from silver.ztf_alert"
+        ).fetchall()
+    ]
+    return [r for n in nights for _, r in packets_by_night[n]]
 
 
 def bronze_metadata(result) -> dict:
@@ -204,8 +198,11 @@ def test_row_counts_against_packets(db, packets_by_night):
     )
     fids = {(oid, d["fid"]) for (oid, _), d in exp["detection"].items()}
     assert count("select count(*) from gold.magstat") == len(fids)
-    points = len(exp["detection"]) + len(exp["non_detection"]) + len(exp["forced_photometry"])
+    usable_fp = [k for k, f in exp["forced_photometry"].items() if dbt_expect.fp_flags(f)[1]]
+    assert 0 < len(usable_fp) < len(exp["forced_photometry"])
+    points = len(exp["detection"]) + len(exp["non_detection"]) + len(usable_fp)
     assert count("select count(*) from gold.light_curve") == points
+    assert count("select sum(n_forced_photometry) from gold.object") == len(usable_fp)
 
 
 def test_keys_unique(db):
@@ -218,6 +215,25 @@ def test_keys_unique(db):
             f"select count(*) from {table} where " + " or ".join(f"{c} is null" for c in key)
         ).fetchone()[0]
         assert dupes == [] and nulls == 0, table
+
+
+def test_every_table_and_column_documented(db):
+    """The schema.yml descriptions reach DuckDB as comments (persist_docs): every silver and
+    gold table and every one of their columns has one."""
+    tables = {
+        f"{schema}.{name}": comment
+        for schema, name, comment in db.execute(
+            "select schema_name, table_name, comment from duckdb_tables() "
+            "where schema_name in ('silver', 'gold')"
+        ).fetchall()
+    }
+    assert tables.keys() == SILVER_GOLD_KEYS.keys()
+    assert all(c and c.strip() for c in tables.values()), tables
+    undocumented = db.execute(
+        "select schema_name, table_name, column_name from duckdb_columns() "
+        "where schema_name in ('silver', 'gold') and (comment is null or trim(comment) = '')"
+    ).fetchall()
+    assert undocumented == []
 
 
 def test_known_object_detections(db, packets_by_night):
@@ -323,29 +339,88 @@ def test_non_detections_are_upper_limits(db, packets_by_night):
         assert (d is None and lim is None) or d == pytest.approx(lim, rel=1e-7)
 
 
-def test_forced_photometry_magnitudes(db, packets_by_night):
+def test_forced_photometry_keeps_every_point_with_flags(db, packets_by_night):
+    """Every fp_hists point is in silver with its procstatus; measured/usable and the
+    magnitudes recomputed here; gold keeps only the usable points."""
     alerts = [r for _, r in packets_by_night[SAMPLE_NIGHT]]
     fp = expected(alerts)["forced_photometry"]
-    assert len(fp) > 100
+    n_points = sum(len(a.get("fp_hists") or []) for a in alerts)
+    assert len(fp) == n_points > 100
     rows = {
-        (o, p): (mag, e_mag)
-        for o, p, mag, e_mag in db.execute(
-            "select objectId, pid, mag, e_mag from silver.forced_photometry"
+        (o, p): rest
+        for o, p, *rest in db.execute(
+            "select objectId, pid, procstatus, measured, usable, mag, e_mag, forcediffimflux, "
+            "parent_candid from silver.forced_photometry"
         ).fetchall()
     }
     assert set(rows) == set(fp)
+    flags = {key: dbt_expect.fp_flags(f) for key, f in fp.items()}
+    # the sample has all three kinds: usable, measured with a bad procstatus, no measurement
+    assert {flags[k] for k in fp} == {(True, True), (True, False), (False, False)}
     for key, f in fp.items():
-        mag, e_mag = fp_mag(f)
-        assert rows[key][0] == pytest.approx(mag, abs=1e-9)
-        assert rows[key][1] == pytest.approx(e_mag, rel=1e-9)
-    # rows dropped by the cleaning rules are really absent
-    bad = [
-        (a["objectId"], f["pid"])
-        for a in alerts
-        for f in a.get("fp_hists") or []
-        if f["procstatus"] != "0" or f["forcediffimflux"] in (None, 0, -99999)
-    ]
-    assert bad and not any(k in rows and k not in fp for k in bad)
+        procstatus, measured, usable, mag, e_mag, flux, parent = rows[key]
+        assert procstatus == f["procstatus"], key
+        assert (measured, usable) == flags[key], key
+        assert parent == f["parent_candid"], key
+        if f["forcediffimflux"] is None:
+            assert flux is None, key
+        else:
+            assert flux == pytest.approx(f["forcediffimflux"], rel=1e-7), key
+        if measured:
+            want_mag, want_e_mag = dbt_expect.fp_mag(f)
+            assert mag == pytest.approx(want_mag, abs=1e-9), key
+            assert e_mag == pytest.approx(want_e_mag, rel=1e-9), key
+        else:
+            assert (mag, e_mag) == (None, None), key
+    lc = {
+        (o, p)
+        for o, p in db.execute(
+            "select objectId, pid from gold.light_curve where kind = 'forced_photometry'"
+        ).fetchall()
+    }
+    assert lc == {k for k in fp if flags[k][1]}
+
+
+def test_object_position_weighted_and_stellar_from_first_detection(db, packets_by_night):
+    """mean ra/dec weighted by 1/e^2 (ALeRCE's per-filter errors) and the stellar flag of
+    the first detection, both recomputed from the packets for every object."""
+    dets = expected(alerts_in_silver(db, packets_by_night))["detection"]
+    by_obj: dict[str, list[dict]] = defaultdict(list)
+    for (oid, _), d in dets.items():
+        by_obj[oid].append(d)
+    got = {
+        oid: (ra, dec, st)
+        for oid, ra, dec, st in db.execute(
+            "select objectId, mean_ra, mean_dec, stellar from gold.object"
+        ).fetchall()
+    }
+    assert got.keys() == by_obj.keys()
+    weighting_matters = False
+    for oid, rows in by_obj.items():
+        ra, dec, st = got[oid]
+        want_ra, want_dec = dbt_expect.weighted_position(rows)
+        assert dbt_expect.ra_distance(ra, want_ra) < 1e-9, oid
+        assert dec == pytest.approx(want_dec, abs=1e-9), oid
+        plain_dec = sum(r["dec"] for r in rows) / len(rows)
+        weighting_matters |= abs(plain_dec - want_dec) > 1e-9
+        assert st is dbt_expect.first_detection(rows)["stellar"], oid
+    # the sample tells the weighted mean from a plain one (first vs latest stellar: the
+    # synthetic case in test_dbt_semantics)
+    assert weighting_matters
+
+
+def test_position_error_columns(db, packets_by_night):
+    dets = expected(alerts_in_silver(db, packets_by_night))["detection"]
+    rows = db.execute("select objectId, candid, fid, dec, e_ra, e_dec from silver.detection")
+    n = 0
+    for oid, candid, fid, dec, e_ra, e_dec in rows.fetchall():
+        d = dets[(oid, candid)]
+        assert fid == d["fid"] and dec == pytest.approx(d["dec"], abs=1e-12)
+        err = dbt_expect.POSITION_ERROR[fid]
+        assert e_dec == pytest.approx(err, rel=1e-12)
+        assert e_ra == pytest.approx(err / abs(math.cos(math.radians(d["dec"]))), rel=1e-12)
+        n += 1
+    assert n == len(dets)
 
 
 def test_light_curve_ordered_by_mjd(db):
