@@ -7,6 +7,8 @@
 //! unschedulable pods...). The judgement itself ([`assess`]) is a pure
 //! function of the objects, so it is unit-tested without a cluster.
 
+#![deny(missing_docs)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};

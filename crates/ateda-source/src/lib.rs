@@ -5,6 +5,8 @@
 //! [`Unreadable`] part with the reason and whatever bytes could be read, so
 //! nothing is dropped silently.
 
+#![deny(missing_docs)]
+
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -366,18 +368,50 @@ mod tests {
     #[test]
     fn directories_are_walked_sorted_and_filtered() {
         let dir = tempfile::tempdir().expect("tmp");
-        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
-        std::fs::write(dir.path().join("sub/2.avro"), b"x").expect("w");
-        std::fs::write(dir.path().join("1.avro"), b"x").expect("w");
-        std::fs::write(dir.path().join("README.txt"), b"x").expect("w");
-        let p = plan(&[dir.path().to_path_buf()]).expect("plan");
-        let names: Vec<_> = p
-            .files
-            .iter()
-            .map(|f| f.path.file_name().map(|n| n.to_owned()))
-            .collect();
-        assert_eq!(names.len(), 2);
-        assert_eq!(p.skipped.len(), 1);
-        assert!(plan(&[dir.path().join("missing")]).is_err());
+        let root = dir.path();
+        for sub in ["a/b", "zz"] {
+            std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        }
+        // created out of order: the plan's order must come from the names alone
+        for f in [
+            "zz/nested.TAR.GZ",
+            "b.tgz",
+            "a/z.avro",
+            "notes.json",
+            "a/b/c.tar",
+            "2.avro",
+            ".hidden.avro",
+            "a/B.avro",
+            "README.txt",
+            "10.avro",
+        ] {
+            std::fs::write(root.join(f), b"x").expect("write");
+        }
+        let p = plan(&[root.to_path_buf()]).expect("plan");
+        let rel = |path: &Path| {
+            path.strip_prefix(root)
+                .expect("under root")
+                .display()
+                .to_string()
+        };
+        let files: Vec<(String, Kind)> = p.files.iter().map(|f| (rel(&f.path), f.kind)).collect();
+        // each directory's entries in byte order of their names, depth first
+        assert_eq!(
+            files,
+            [
+                ("10.avro", Kind::Avro),
+                ("2.avro", Kind::Avro),
+                ("a/B.avro", Kind::Avro),
+                ("a/b/c.tar", Kind::Tar),
+                ("a/z.avro", Kind::Avro),
+                ("b.tgz", Kind::TarGz),
+                ("zz/nested.TAR.GZ", Kind::TarGz),
+            ]
+            .map(|(f, k)| (f.to_string(), k))
+        );
+        let skipped: Vec<String> = p.skipped.iter().map(|f| rel(f)).collect();
+        assert_eq!(skipped, [".hidden.avro", "README.txt", "notes.json"]);
+        assert_eq!(p.total_bytes(), 7);
+        assert!(plan(&[root.join("missing")]).is_err());
     }
 }
