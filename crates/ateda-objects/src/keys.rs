@@ -1,0 +1,89 @@
+//! Key layout: where a stamp and quarantined bytes live under their root.
+
+use sha2::{Digest, Sha256};
+
+use crate::Bucket;
+
+/// Key of a stamp object: `ztf/night=<YYYY-MM-DD>/<candid>/<kind>.fits.gz`.
+pub fn stamp_key(night: i32, candid: i64, kind: &str) -> String {
+    format!(
+        "ztf/night={}/{candid}/{kind}.fits.gz",
+        ateda_schema::format_day(night)
+    )
+}
+
+/// Where one stamp lives: its key under the cutouts root (for writing) and its full URI
+/// (what the bronze row points at). Built once by [`Bucket::stamp`], so the two never
+/// disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StampRef {
+    /// Key relative to the bucket's root ([`stamp_key`]).
+    pub key: String,
+    /// Full URI: the bucket's root URI, `/`, the key.
+    pub uri: String,
+}
+
+impl Bucket {
+    /// The key and URI of a stamp (`kind`: `science`, `template` or `difference`) of
+    /// alert `candid` observed on `night` (days since 1970-01-01).
+    pub fn stamp(&self, night: i32, candid: i64, kind: &str) -> StampRef {
+        let key = stamp_key(night, candid, kind);
+        StampRef {
+            uri: self.uri(&key),
+            key,
+        }
+    }
+}
+
+impl From<StampRef> for (String, String) {
+    /// `(key, uri)`, the form of a decoder's stamp location.
+    fn from(s: StampRef) -> Self {
+        (s.key, s.uri)
+    }
+}
+
+/// Key of quarantined bytes and their hex sha256: `(<sha256>.bin, <sha256>)`, so the
+/// same bad bytes are kept once.
+pub fn quarantine_key(bytes: &[u8]) -> (String, String) {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    (format!("{hex}.bin"), hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamp_key_and_uri_come_together() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let b = Bucket::open(&dir.path().display().to_string()).expect("open");
+        let s = b.stamp(19648, 42, "difference");
+        assert_eq!(s.key, "ztf/night=2023-10-18/42/difference.fits.gz");
+        assert_eq!(s.key, stamp_key(19648, 42, "difference"));
+        assert_eq!(s.uri, format!("{}/{}", b.base_uri(), s.key));
+        assert!(s.uri.starts_with("file:///"), "{}", s.uri);
+        let (key, uri): (String, String) = s.clone().into();
+        assert_eq!((key, uri), (s.key, s.uri));
+    }
+
+    #[test]
+    fn s3_stamp_uri_keeps_the_prefix() {
+        let b = Bucket::open("s3://cutouts/ztf-prod/").expect("open");
+        let s = b.stamp(19648, 7, "science");
+        assert_eq!(
+            s.uri,
+            "s3://cutouts/ztf-prod/ztf/night=2023-10-18/7/science.fits.gz"
+        );
+    }
+
+    #[test]
+    fn quarantine_key_is_the_digest() {
+        let (key, hex) = quarantine_key(b"abc");
+        assert_eq!(
+            hex,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(key, format!("{hex}.bin"));
+    }
+}
