@@ -1,16 +1,18 @@
 //! `ateda ingest`.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use ateda_ingest::defaults;
 use ateda_ingest::{IngestOptions, Live, Summary};
-use ateda_lakehouse::{LakehouseConfig, RetryPolicy};
+use ateda_schema::ztf::ZTF;
 use clap::Args;
+
+use crate::lakehouse_args::LakehouseArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `ateda ingest`.
@@ -20,37 +22,25 @@ pub struct IngestArgs {
     /// nightly ztf_public_YYYYMMDD.tar.gz tarballs (streamed, never extracted).
     #[arg(required = true)]
     sources: Vec<PathBuf>,
-    /// Embedded lakehouse directory: shorthand for --catalog sqlite:DIR/catalog.db
-    /// --warehouse file://DIR/warehouse --cutouts file://DIR/cutouts.
-    #[arg(long, env = "ATEDA_LAKEHOUSE", default_value = "lakehouse")]
-    lakehouse: PathBuf,
-    /// Iceberg catalog: sqlite:PATH or an http(s):// Iceberg REST endpoint.
-    #[arg(long, env = "ATEDA_CATALOG")]
-    catalog: Option<String>,
-    /// Warehouse root: file:///abs/dir or s3://bucket/prefix.
-    #[arg(long, env = "ATEDA_WAREHOUSE")]
-    warehouse: Option<String>,
+    #[command(flatten)]
+    lakehouse: LakehouseArgs,
     /// Cutout objects root: file:///abs/dir or s3://bucket/prefix.
     #[arg(long, env = "ATEDA_CUTOUTS")]
     cutouts: Option<String>,
     /// Where rejected members' bytes are kept (default: DIR/quarantine, or <cutouts>/_quarantine).
     #[arg(long, env = "ATEDA_QUARANTINE")]
     quarantine: Option<String>,
-    /// How long catalog calls ride out transient failures (refused or cut connections,
-    /// HTTP 429/500/502/503/504) before the run stops with an error; 0: never repeat.
-    #[arg(long, env = "ATEDA_CATALOG_RETRY_SECS", default_value_t = 60)]
-    catalog_retry_secs: u64,
     /// Alerts per Iceberg commit.
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = defaults::COMMIT_EVERY)]
     commit_every: usize,
     /// Alerts per decoded Arrow chunk.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = defaults::CHUNK_ALERTS)]
     chunk: usize,
     /// Decode threads (default: available cores).
     #[arg(long)]
     workers: Option<usize>,
     /// Stamp uploads in flight.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = defaults::UPLOADS)]
     uploads: usize,
     /// Also write the summary as JSON to this file.
     #[arg(long)]
@@ -67,56 +57,9 @@ pub struct IngestArgs {
     metrics_hold: u64,
 }
 
-fn absolute(p: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(p)
-        .with_context(|| format!("creating lakehouse directory {}", p.display()))?;
-    std::fs::canonicalize(p).with_context(|| format!("resolving {}", p.display()))
-}
-
-/// Iceberg storage properties from the standard AWS_* environment variables.
-fn s3_props() -> HashMap<String, String> {
-    let mut props = HashMap::new();
-    let map = [
-        ("AWS_ENDPOINT_URL", "s3.endpoint"),
-        ("AWS_ACCESS_KEY_ID", "s3.access-key-id"),
-        ("AWS_SECRET_ACCESS_KEY", "s3.secret-access-key"),
-        ("AWS_SESSION_TOKEN", "s3.session-token"),
-        ("AWS_REGION", "s3.region"),
-    ];
-    for (env, prop) in map {
-        if let Ok(v) = std::env::var(env) {
-            props.insert(prop.to_string(), v);
-        }
-    }
-    if props.contains_key("s3.endpoint") {
-        props.insert("s3.path-style-access".into(), "true".into());
-    }
-    props
-}
-
 fn options(args: &IngestArgs) -> Result<IngestOptions> {
-    let needs_dir = args.catalog.is_none() || args.warehouse.is_none() || args.cutouts.is_none();
-    let dir = if needs_dir {
-        Some(absolute(&args.lakehouse)?)
-    } else {
-        None
-    };
+    let (lakehouse, dir) = args.lakehouse.config(args.cutouts.is_none())?;
     let under = |sub: &str| dir.as_ref().map(|d| d.join(sub));
-    let catalog = match &args.catalog {
-        Some(c) => c.clone(),
-        None => format!(
-            "sqlite:{}",
-            under("catalog.db").unwrap_or_default().display()
-        ),
-    };
-    let warehouse = match &args.warehouse {
-        Some(w) => w.clone(),
-        None => {
-            let w = under("warehouse").unwrap_or_default();
-            std::fs::create_dir_all(&w).with_context(|| format!("creating {}", w.display()))?;
-            format!("file://{}", w.display())
-        }
-    };
     let cutouts = match &args.cutouts {
         Some(c) => c.clone(),
         None => format!("file://{}", under("cutouts").unwrap_or_default().display()),
@@ -134,13 +77,9 @@ fn options(args: &IngestArgs) -> Result<IngestOptions> {
             .unwrap_or(2)
     });
     Ok(IngestOptions {
+        survey: ZTF,
         sources: args.sources.clone(),
-        lakehouse: LakehouseConfig {
-            catalog,
-            warehouse,
-            props: s3_props(),
-            retry: RetryPolicy::with_budget(Duration::from_secs(args.catalog_retry_secs)),
-        },
+        lakehouse,
         cutouts,
         quarantine,
         commit_every: args.commit_every,
@@ -248,7 +187,7 @@ fn run_inner(args: &IngestArgs, show_progress: bool) -> Result<Summary> {
 
 fn summary_line(s: &Summary) -> String {
     format!(
-        "ingested {} alerts ({} already present, {} quarantined{}), {} cutouts written ({} already present), {} commits, snapshot {}, {:.2} s, {:.0} alerts/s{}",
+        "ingested {} alerts ({} already present, {} quarantined{}), {} cutouts written ({} already present), {} commits, snapshot {}, {:.2} s, {:.0} alerts/s{}{}",
         s.ingested,
         s.already_present,
         s.quarantined,
@@ -259,6 +198,7 @@ fn summary_line(s: &Summary) -> String {
         s.snapshot_id.map(|x| x.to_string()).unwrap_or_else(|| "none".into()),
         s.elapsed_s,
         s.alerts_per_s,
+        if s.columns_added.is_empty() { String::new() } else { format!(", {} schema changes ({})", s.columns_added.len(), s.columns_added.join("; ")) },
         if s.skipped_files > 0 { format!(", {} non-alert files skipped", s.skipped_files) } else { String::new() },
     )
 }

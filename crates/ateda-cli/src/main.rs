@@ -2,7 +2,9 @@
 
 mod gen_cmd;
 mod ingest_cmd;
+mod lakehouse_args;
 mod metrics;
+mod schema_cmd;
 mod status_cmd;
 
 use std::process::ExitCode;
@@ -25,8 +27,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Ingest ZTF Avro alerts (files, directories, ztf_public_YYYYMMDD.tar.gz) into bronze tables.
+    /// Ingest ZTF Avro alerts (the table evolves with new writer schemas) (files, directories, ztf_public_YYYYMMDD.tar.gz) into bronze tables.
     Ingest(ingest_cmd::IngestArgs),
+    /// Inspect the alerts table's schema: what a file would change (diff), how it grew (history).
+    Schema(schema_cmd::SchemaArgs),
     /// Generate a synthetic night from the bundled real packets (for benchmarks and tests).
     Gen(gen_cmd::GenArgs),
     /// Check a deployed stack (Kubernetes): which component is not ready and why.
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Ingest(args) => ingest_cmd::run(args),
+        Command::Schema(args) => schema_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
         Command::Status(args) => status_cmd::run(args),
     }

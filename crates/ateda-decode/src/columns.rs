@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow_array::{
     ArrayRef, BooleanArray, Date32Array, Float32Array, Float64Array, Int32Array, Int64Array,
-    LargeBinaryArray, ListArray, StringArray, StructArray, TimestampMicrosecondArray,
+    LargeBinaryArray, ListArray, MapArray, StringArray, StructArray, TimestampMicrosecondArray,
 };
 use arrow_buffer::{BooleanBufferBuilder, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, TimeUnit};
@@ -91,7 +91,8 @@ impl Col {
                     .collect::<Result<_, _>>()?,
                 Validity::new(),
             ),
-            DataType::List(item) => Col::List(
+            // A map has a list's layout: offsets into a struct of (key, value) entries.
+            DataType::List(item) | DataType::Map(item, _) => Col::List(
                 vec![0],
                 Box::new(Col::for_type(item.data_type())?),
                 Validity::new(),
@@ -328,6 +329,22 @@ impl Col {
                     OffsetBuffer::new(ScalarBuffer::from(offsets)),
                     values,
                     v.finish(),
+                )?)
+            }
+            (Col::List(o, child, v), DataType::Map(entries, sorted)) => {
+                let offsets = std::mem::replace(o, vec![0]);
+                let values = child.finish(entries.data_type())?;
+                let values = values
+                    .as_any()
+                    .downcast_ref::<StructArray>()
+                    .ok_or_else(|| unsupported(dt))?
+                    .clone();
+                Arc::new(MapArray::try_new(
+                    entries.clone(),
+                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                    values,
+                    v.finish(),
+                    *sorted,
                 )?)
             }
             (_, dt) => return Err(unsupported(dt)),

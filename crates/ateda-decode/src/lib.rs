@@ -1,22 +1,30 @@
-//! Decoding of ZTF Avro alert containers into bronze Arrow batches.
+//! Decoding of Avro alert containers into bronze Arrow batches, for any survey.
 //!
 //! - [`ocf`]: container framing (header, schema, blocks).
-//! - [`program`]: a decoding program compiled once per writer schema that
-//!   resolves any schema version onto the bronze table by field name.
+//! - [`cache`]: each writer schema diffed against the table schema and resolved onto
+//!   it once per (writer schema, table schema id); [`resolve`]: the decoding ops.
 //! - [`columns`]: column buffers with rollback, so a corrupt packet leaves
 //!   nothing behind.
-//! - [`alert`]: the bronze row builder: packet fields, stamp extraction,
-//!   night and ingestion columns.
+//! - [`stamps`]: stamp fields as zero-copy slices of the packet.
+//! - [`builder`]: the bronze row builder: packet fields, stamps, night and ingestion
+//!   columns; it reports when a writer schema needs the table to evolve first.
 
-pub mod alert;
+#![deny(missing_docs)]
+
+pub mod builder;
+pub mod cache;
 pub mod columns;
+pub mod layout;
 pub mod ocf;
 pub mod primitives;
-pub mod program;
+pub mod resolve;
+pub mod stamps;
+pub mod table;
 
-pub use alert::{
-    AlertBatch, AlertBatchBuilder, AlertStamps, RowContext, SchemaCache, Stamp, StampUri,
-};
+pub use builder::{Added, AlertBatch, AlertBatchBuilder, AlertStamps, RowContext, StampLocation};
+pub use cache::SchemaCache;
+pub use stamps::Stamp;
+pub use table::TableSchema;
 
 /// Why a packet could not be decoded. The message is meant for the
 /// quarantine record: it says what is wrong with the input.

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::{Array, Float32Array, Int64Array, StructArray};
-use ateda_decode::{AlertBatchBuilder, DecodeError, RowContext};
+use ateda_decode::{Added, AlertBatchBuilder, DecodeError, RowContext, TableSchema};
+use ateda_schema::ztf::ZTF;
 
 fn packets() -> Vec<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ztf");
@@ -19,17 +20,28 @@ fn packets() -> Vec<PathBuf> {
 }
 
 fn builder() -> AlertBatchBuilder {
-    let schema = ateda_ztf_schema::bronze_alerts_schema().expect("schema");
-    let arrow = iceberg::arrow::schema_to_arrow_schema(&schema).expect("arrow schema");
+    let schema = ateda_schema::bootstrap_schema(&ZTF).expect("schema");
     AlertBatchBuilder::new(
-        Arc::new(arrow),
+        ZTF,
+        Arc::new(TableSchema::new(Arc::new(schema)).expect("table schema")),
         RowContext {
             run_id: "test".into(),
             ingested_at_us: 0,
-            stamp_uri: Arc::new(|night, candid, kind| format!("mem://{night}/{candid}/{kind}")),
+            stamp_location: Arc::new(|night, key, kind| {
+                let k = format!("{night}/{key}/{kind}");
+                (k.clone(), format!("mem://{k}"))
+            }),
         },
     )
     .expect("builder")
+}
+
+/// Rows added by a member (a writer schema that needs the table to change adds none).
+fn rows(added: Added) -> usize {
+    match added {
+        Added::Rows(n) => n,
+        Added::NeedsChanges { .. } => 0,
+    }
 }
 
 #[test]
@@ -38,10 +50,14 @@ fn every_bundled_packet_decodes() {
     let files = packets();
     for f in &files {
         let bytes = bytes::Bytes::from(std::fs::read(f).expect("read"));
-        let n = b
+        let added = b
             .add_member(&f.display().to_string(), &bytes)
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        assert_eq!(n, 1);
+        assert!(
+            matches!(added, Added::Rows(1)),
+            "{}: {added:?}",
+            f.display()
+        );
     }
     // 3.2, 3.3 (two spellings), 4.01 and 4.02 writer schemas, each compiled once
     assert_eq!(b.schemas_seen(), 5);
@@ -57,7 +73,7 @@ fn every_bundled_packet_decodes() {
             .and_then(|s| s.parse().ok())
             .expect("numeric name");
         assert_eq!(candid.value(i), stem);
-        assert_eq!(out.stamps[i].candid, stem);
+        assert_eq!(out.stamps[i].key, stem);
         assert!(out.stamps[i].stamps.iter().all(|s| s
             .as_ref()
             .is_some_and(|s| s.data.starts_with(&[0x1f, 0x8b]))));
@@ -98,7 +114,14 @@ fn corrupt_input_is_rejected_and_rolled_back() {
     for pos in (26_000..good.len()).step_by(997) {
         let mut bad = good.clone();
         bad[pos] ^= 0xff;
-        let _ = b.add_member("flipped", &b_(&bad));
+        let before = b.len();
+        match b.add_member("flipped", &b_(&bad)) {
+            Ok(added) => assert_eq!(b.len(), before + rows(added)),
+            Err(e) => {
+                assert!(!e.to_string().is_empty(), "a rejection names its reason");
+                assert_eq!(b.len(), before, "nothing kept from a rejected member");
+            }
+        }
     }
     b.add_member("good", &b_(&good))
         .expect("good decodes after failures");
@@ -152,7 +175,7 @@ fn damage_anywhere_never_panics_and_rolls_back() {
         for bad in damaged {
             let before = b.len();
             match b.add_member("damaged", &bytes::Bytes::from(bad)) {
-                Ok(n) => assert_eq!(b.len(), before + n),
+                Ok(added) => assert_eq!(b.len(), before + rows(added)),
                 Err(e) => {
                     failures += 1;
                     assert!(!e.to_string().is_empty());

@@ -122,7 +122,7 @@ pub fn parse_night(night: &str) -> Result<i32, GenError> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     let out = i32::try_from(days).map_err(|_| bad())?;
-    if ateda_ztf_schema::format_day(out).replace('-', "") != night {
+    if ateda_schema::format_day(out).replace('-', "") != night {
         return Err(bad());
     }
     Ok(out)
@@ -176,7 +176,7 @@ fn load_templates(dir: &Path) -> Result<Vec<Template>, GenError> {
 }
 
 fn object_id(night: i32, index: u64) -> String {
-    let year = ateda_ztf_schema::format_day(night)[2..4].to_string();
+    let year = ateda_schema::format_day(night)[2..4].to_string();
     let mut letters = [b'a'; 7];
     let mut x = index;
     for slot in letters.iter_mut().rev() {
@@ -215,7 +215,7 @@ pub fn generate(opts: &GenOptions) -> Result<Generated, GenError> {
     let mut rng = Rng(opts.seed);
     let objects = (opts.n / opts.alerts_per_object.max(1)).max(1) as u64;
     // Observations run from about 03:00 to 13:00 UTC at Palomar.
-    let night_start_jd = f64::from(night) + ateda_ztf_schema::JD_UNIX_EPOCH + 0.125;
+    let night_start_jd = f64::from(night) + ateda_schema::JD_UNIX_EPOCH + 0.125;
     let base_candid: i64 = 5_000_000_000_000_000_000 + i64::from(night) * 100_000_000;
     let mut bytes = 0u64;
     let mut seen_objects = std::collections::HashSet::new();
@@ -309,7 +309,7 @@ mod tests {
     fn nights_parse() {
         assert_eq!(parse_night("19700101").ok(), Some(0));
         assert_eq!(
-            ateda_ztf_schema::format_day(parse_night("20231012").unwrap_or(0)),
+            ateda_schema::format_day(parse_night("20231012").unwrap_or(0)),
             "2023-10-12"
         );
         assert!(parse_night("20231332").is_err());

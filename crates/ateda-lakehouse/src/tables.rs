@@ -4,14 +4,12 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::SchemaRef;
+use ateda_schema::Survey;
 use iceberg::spec::{
-    NestedField, NestedFieldRef, PrimitiveType, Schema, StructType, Transform, Type,
-    UnboundPartitionSpec,
+    NestedField, NestedFieldRef, PrimitiveType, Schema, Transform, Type, UnboundPartitionSpec,
 };
-use iceberg::transaction::AddColumn;
-use iceberg::TableIdent;
 
-use crate::{ident, LakehouseError};
+use crate::LakehouseError;
 
 /// The bronze tables written by `ateda ingest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,29 +36,24 @@ impl BronzeTable {
         BronzeTable::Quarantine,
     ];
 
-    /// Table name within the `bronze` namespace.
-    pub fn name(self) -> &'static str {
+    /// Table name within the `bronze` namespace (the alerts table is named by its survey).
+    pub fn name(self, survey: &Survey) -> &'static str {
         match self {
-            BronzeTable::Alerts => "alerts",
+            BronzeTable::Alerts => survey.table,
             BronzeTable::Ledger => "ingest_ledger",
             BronzeTable::Quarantine => "quarantine",
         }
     }
 
-    /// Table identifier.
-    pub fn ident(self) -> TableIdent {
-        ident(self.name())
-    }
-
-    /// Target schema of the table.
-    pub fn schema(self) -> Result<Schema, LakehouseError> {
+    /// The schema a new table starts with.
+    pub fn bootstrap_schema(self, survey: &Survey) -> Result<Schema, LakehouseError> {
         let bad = |e: String| LakehouseError::Schema {
-            table: self.name().to_string(),
+            table: self.name(survey).to_string(),
             reason: e,
         };
         let fields = match self {
             BronzeTable::Alerts => {
-                return ateda_ztf_schema::bronze_alerts_schema().map_err(|e| bad(e.to_string()))
+                return ateda_schema::bootstrap_schema(survey).map_err(|e| bad(e.to_string()))
             }
             BronzeTable::Ledger => vec![
                 field(1, "run_id", PrimitiveType::String, "ingest run id"),
@@ -156,14 +149,10 @@ impl BronzeTable {
             return Ok(None);
         }
         let night = schema
-            .field_by_name(ateda_ztf_schema::NIGHT_COLUMN)
+            .field_by_name(ateda_schema::columns::NIGHT)
             .ok_or_else(|| LakehouseError::Config("alerts schema has no night column".into()))?;
         let spec = UnboundPartitionSpec::builder()
-            .add_partition_field(
-                night.id,
-                ateda_ztf_schema::NIGHT_COLUMN,
-                Transform::Identity,
-            )
+            .add_partition_field(night.id, ateda_schema::columns::NIGHT, Transform::Identity)
             .map_err(|cause| LakehouseError::Iceberg {
                 what: "partition spec".into(),
                 cause: Box::new(cause),
@@ -171,74 +160,6 @@ impl BronzeTable {
             .build();
         Ok(Some(spec))
     }
-}
-
-/// Columns of `wanted` that `current` lacks, as schema-evolution additions
-/// (nested fields included). A type change is an error: bronze never
-/// rewrites history.
-pub fn missing_columns(wanted: &Schema, current: &Schema) -> Result<Vec<AddColumn>, String> {
-    let mut out = Vec::new();
-    diff_struct(wanted.as_struct(), current.as_struct(), None, &mut out)?;
-    Ok(out)
-}
-
-fn diff_struct(
-    wanted: &StructType,
-    current: &StructType,
-    parent: Option<&str>,
-    out: &mut Vec<AddColumn>,
-) -> Result<(), String> {
-    for w in wanted.fields() {
-        let path = match parent {
-            Some(p) => format!("{p}.{}", w.name),
-            None => w.name.clone(),
-        };
-        match current.field_by_name(&w.name) {
-            None => {
-                let add = match (parent, &w.doc) {
-                    (Some(p), Some(doc)) => AddColumn::builder()
-                        .parent(p)
-                        .name(w.name.clone())
-                        .field_type((*w.field_type).clone())
-                        .doc(doc.clone())
-                        .build(),
-                    (Some(p), None) => AddColumn::builder()
-                        .parent(p)
-                        .name(w.name.clone())
-                        .field_type((*w.field_type).clone())
-                        .build(),
-                    (None, Some(doc)) => AddColumn::builder()
-                        .name(w.name.clone())
-                        .field_type((*w.field_type).clone())
-                        .doc(doc.clone())
-                        .build(),
-                    (None, None) => AddColumn::optional(w.name.clone(), (*w.field_type).clone()),
-                };
-                out.push(add);
-            }
-            Some(c) => match (&*w.field_type, &*c.field_type) {
-                (Type::Struct(ws), Type::Struct(cs)) => diff_struct(ws, cs, Some(&path), out)?,
-                (Type::List(wl), Type::List(cl)) => {
-                    match (&*wl.element_field.field_type, &*cl.element_field.field_type) {
-                        (Type::Struct(ws), Type::Struct(cs)) => {
-                            diff_struct(ws, cs, Some(&format!("{path}.element")), out)?
-                        }
-                        (a, b) if a == b => {}
-                        (a, b) => {
-                            return Err(format!("{path}: list element type {b} cannot become {a}"))
-                        }
-                    }
-                }
-                (Type::Primitive(a), Type::Primitive(b)) if a == b => {}
-                (a, b) => {
-                    return Err(format!(
-                        "{path}: existing type {b} differs from expected {a}"
-                    ))
-                }
-            },
-        }
-    }
-    Ok(())
 }
 
 /// One `bronze.ingest_ledger` row.

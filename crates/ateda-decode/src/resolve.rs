@@ -1,16 +1,15 @@
-//! A decoding program compiled once per writer schema.
+//! Decoding ops: a writer schema resolved once onto a table schema.
 //!
-//! The program walks the Avro binary encoding of one datum and appends each
-//! value straight into the matching bronze column, resolving the writer's
-//! schema onto the table's by field name (Avro schema resolution): unions in
-//! any branch order, fields the writer lacks become null, `int`->`long` and
-//! `float`->`double` promotions. A writer field the table does not have is a
-//! compile error, never a silent drop.
-
-use std::collections::HashMap;
+//! The ops walk the Avro binary encoding of one datum and append each value straight
+//! into the matching bronze column, resolving the writer's schema onto the table's by
+//! field name (Avro schema resolution): unions in any branch order, fields the writer
+//! lacks become null, `int`->`long` and `float`->`double` promotions. A writer field the
+//! table does not have is an error, never a silent drop (the schema diff adds such
+//! columns to the table before any packet is resolved onto it).
 
 use apache_avro::Schema;
-use arrow_schema::{DataType, Fields};
+use arrow_schema::{DataType, Fields, TimeUnit};
+use ateda_schema::avro::Names;
 
 use crate::columns::Col;
 use crate::primitives::{read_bytes, read_fixed, read_int, read_long};
@@ -46,38 +45,10 @@ pub enum Op {
     Array(Box<Op>),
     /// A union: one op per branch, all writing into the same column.
     Union(Vec<Op>),
-}
-
-/// Resolves named-type references while compiling.
-#[derive(Default)]
-pub struct Names(HashMap<String, Schema>);
-
-impl Names {
-    /// Remembers a named record so later references resolve.
-    pub fn register(&mut self, schema: &Schema) {
-        if let Schema::Record(r) = schema {
-            self.0.insert(r.name.name.clone(), schema.clone());
-            self.0.insert(r.name.fullname(None), schema.clone());
-        }
-    }
-
-    /// Follows a named-type reference.
-    pub fn resolve<'a>(
-        &'a self,
-        schema: &'a Schema,
-        path: &str,
-    ) -> Result<&'a Schema, DecodeError> {
-        match schema {
-            Schema::Ref { name } => self
-                .0
-                .get(&name.fullname(None))
-                .or_else(|| self.0.get(&name.name))
-                .ok_or_else(|| {
-                    DecodeError::Schema(format!("{path}: unknown named type {}", name.name))
-                }),
-            other => Ok(other),
-        }
-    }
+    /// An enum, stored by symbol.
+    Enum(Vec<String>),
+    /// A map with string keys; the op decodes one value.
+    Map(Box<Op>),
 }
 
 fn mismatch(path: &str, writer: &Schema, target: &DataType) -> DecodeError {
@@ -101,7 +72,10 @@ pub fn compile(
     path: &str,
 ) -> Result<Op, DecodeError> {
     names.register(writer);
-    let writer = names.resolve(writer, path)?.clone();
+    let writer = names
+        .resolve(writer, path)
+        .map_err(DecodeError::Schema)?
+        .clone();
     let Some(target) = target else {
         return compile_skip(&writer, names, path);
     };
@@ -114,8 +88,23 @@ pub fn compile(
         (Schema::Float, DataType::Float32) => Op::Float,
         (Schema::Float, DataType::Float64) => Op::FloatToDouble,
         (Schema::Double, DataType::Float64) => Op::Double,
-        (Schema::String, DataType::Utf8) => Op::Str,
+        (Schema::String | Schema::Uuid, DataType::Utf8) => Op::Str,
+        (Schema::Enum(e), DataType::Utf8) => Op::Enum(e.symbols.clone()),
         (Schema::Bytes, DataType::LargeBinary) => Op::Bytes,
+        (Schema::Date, DataType::Date32) => Op::Int,
+        (Schema::TimestampMicros, DataType::Timestamp(TimeUnit::Microsecond, _)) => Op::Long,
+        (Schema::Map(m), DataType::Map(entries, _)) => {
+            let value = match entries.data_type() {
+                DataType::Struct(kv) if kv.len() == 2 => kv[1].data_type().clone(),
+                other => return Err(mismatch(path, &writer, other)),
+            };
+            Op::Map(Box::new(compile(
+                &m.types,
+                Some(&value),
+                names,
+                &format!("{path}{{}}"),
+            )?))
+        }
         (Schema::Union(u), _) => Op::Union(
             u.variants()
                 .iter()
@@ -180,8 +169,10 @@ fn compile_skip(writer: &Schema, names: &mut Names, path: &str) -> Result<Op, De
         | Schema::LocalTimestampNanos => Op::Long,
         Schema::Float => Op::Float,
         Schema::Double => Op::Double,
-        Schema::String => Op::Bytes,
+        Schema::String | Schema::Uuid => Op::Bytes,
         Schema::Bytes => Op::Bytes,
+        Schema::Enum(_) => Op::Int,
+        Schema::Map(m) => Op::Map(Box::new(compile(&m.types, None, names, path)?)),
         Schema::Union(u) => Op::Union(
             u.variants()
                 .iter()
@@ -281,6 +272,45 @@ pub fn decode(op: &Op, buf: &mut &[u8], col: Option<&mut Col>) -> Result<(), Dec
                 fits(c.push_bytes(s))?;
             }
         }
+        Op::Enum(symbols) => {
+            let idx = read_int(buf)?;
+            let symbol = usize::try_from(idx)
+                .ok()
+                .and_then(|i| symbols.get(i))
+                .ok_or_else(|| DecodeError::Invalid(format!("enum index {idx} out of range")))?;
+            if let Some(c) = col {
+                fits(c.push_bytes(symbol.as_bytes()))?;
+            }
+        }
+        Op::Map(value) => match col {
+            Some(Col::List(offsets, entries, v)) => {
+                let Col::Struct(kv, entry_valid) = &mut **entries else {
+                    return Err(DecodeError::Invalid("map into a non-map column".into()));
+                };
+                let [key_col, value_col] = kv.as_mut_slice() else {
+                    return Err(DecodeError::Invalid("map into a non-map column".into()));
+                };
+                decode_blocks(buf, |b| {
+                    let k = read_bytes(b)?;
+                    std::str::from_utf8(k)
+                        .map_err(|e| DecodeError::Invalid(format!("map key is not UTF-8: {e}")))?;
+                    fits(key_col.push_bytes(k))?;
+                    decode(value, b, Some(value_col))?;
+                    entry_valid.push_valid();
+                    Ok(())
+                })?;
+                offsets.push(
+                    i32::try_from(value_col.len())
+                        .map_err(|_| DecodeError::Invalid("map too long".into()))?,
+                );
+                push_valid(v);
+            }
+            Some(_) => return Err(DecodeError::Invalid("map into a non-map column".into())),
+            None => decode_blocks(buf, |b| {
+                read_bytes(b)?;
+                decode(value, b, None)
+            })?,
+        },
         Op::Union(branches) => {
             let idx = read_long(buf)?;
             let branch = usize::try_from(idx)

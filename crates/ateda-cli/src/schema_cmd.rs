@@ -1,0 +1,124 @@
+//! `ateda schema diff` and `ateda schema history`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use ateda_lakehouse::Lakehouse;
+use ateda_schema::ztf::ZTF;
+use ateda_schema::{diff_writer, parse_writer_schema};
+use clap::{Args, Subcommand};
+
+use crate::lakehouse_args::LakehouseArgs;
+
+/// Arguments of `ateda schema`.
+#[derive(Args, Debug)]
+pub struct SchemaArgs {
+    #[command(subcommand)]
+    command: SchemaCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum SchemaCommand {
+    /// What ingesting this file would change in the alerts table (a dry run: nothing is
+    /// written). Exit 0: nothing to change or columns to add; 2: its packets would be
+    /// quarantined (an irreconcilable type change).
+    Diff {
+        /// An Avro container file (its header's writer schema is compared).
+        file: PathBuf,
+        #[command(flatten)]
+        lakehouse: LakehouseArgs,
+    },
+    /// The alerts table's schema ids, oldest first, with what each changed.
+    History {
+        #[command(flatten)]
+        lakehouse: LakehouseArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `ateda schema ...`.
+pub fn run(args: SchemaArgs) -> ExitCode {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run_inner(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run_inner(args: SchemaArgs) -> Result<ExitCode> {
+    match args.command {
+        SchemaCommand::Diff { file, lakehouse } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let container = ateda_decode::ocf::parse_container(&bytes)
+                .with_context(|| format!("{} is not a readable Avro container", file.display()))?;
+            let text = std::str::from_utf8(container.schema).context("schema is not UTF-8")?;
+            let writer = parse_writer_schema(text)
+                .with_context(|| format!("writer schema of {}", file.display()))?;
+            let (cfg, _) = lakehouse.config(false)?;
+            let lh = Lakehouse::connect(&cfg, ZTF).await?;
+            let table = lh.alerts_schema_or_bootstrap().await?;
+            let diff = diff_writer(&ZTF, &writer, &table);
+            println!(
+                "{}: writer schema {} against bronze.{} schema {}",
+                file.display(),
+                writer.version,
+                ZTF.table,
+                table.schema_id()
+            );
+            for c in &diff.changes {
+                println!("  {}", c.describe());
+            }
+            for c in &diff.conflicts {
+                println!("  conflict: {c}");
+            }
+            if diff.is_empty() {
+                println!("  no change: its packets fit the table as it is");
+            }
+            Ok(if diff.conflicts.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        SchemaCommand::History { lakehouse, json } => {
+            let (cfg, _) = lakehouse.config(false)?;
+            let lh = Lakehouse::connect(&cfg, ZTF).await?;
+            let history = lh.schema_history().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&history)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            for v in history {
+                let what = if v.changes.is_empty() {
+                    if v.schema_id == 0 {
+                        "bootstrap".to_string()
+                    } else {
+                        "no field change".to_string()
+                    }
+                } else {
+                    v.changes.join("; ")
+                };
+                println!(
+                    "schema {}{}: {} fields: {what}",
+                    v.schema_id,
+                    if v.current { " (current)" } else { "" },
+                    v.columns
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! The bronze row builder: one row per alert datum, built straight into Arrow columns.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use ateda_schema::{SchemaChange, Survey, WriterSchema};
+
+use crate::cache::{Resolution, Resolved, SchemaCache, TopOp};
+use crate::columns::Col;
+use crate::layout::Layout;
+use crate::ocf::parse_container;
+use crate::resolve::decode;
+use crate::stamps::{decode_stamp, Stamp};
+use crate::table::TableSchema;
+use crate::DecodeError;
+
+/// The stamps of one bronze row.
+#[derive(Debug, Clone)]
+pub struct AlertStamps {
+    /// The alert's key (ZTF `candid`).
+    pub key: i64,
+    /// Observation night (days since 1970-01-01).
+    pub night: i32,
+    /// Stamps in the survey's stamp order; `None` where the packet had none.
+    pub stamps: Vec<Option<Stamp>>,
+}
+
+/// Where a stamp object goes: its key and full URI, from (night, alert key, stamp kind).
+/// One function computes both, so the row's URI and the written object always agree.
+pub type StampLocation = Arc<dyn Fn(i32, i64, &str) -> (String, String) + Send + Sync>;
+
+/// Values shared by every row of a run.
+#[derive(Clone)]
+pub struct RowContext {
+    /// Id of the ingest run.
+    pub run_id: String,
+    /// Ingestion time, microseconds since the Unix epoch (UTC).
+    pub ingested_at_us: i64,
+    /// Where each stamp object lives.
+    pub stamp_location: StampLocation,
+}
+
+/// A finished batch of bronze rows with their stamps (row-aligned).
+#[derive(Debug)]
+pub struct AlertBatch {
+    /// The table schema the rows were built for.
+    pub table: Arc<TableSchema>,
+    /// The rows, in that schema's Arrow form.
+    pub batch: RecordBatch,
+    /// Stamps per row.
+    pub stamps: Vec<AlertStamps>,
+    /// Source members in this batch with their number of rows, in row order.
+    pub members: Vec<(String, usize)>,
+}
+
+/// What adding a member did.
+#[derive(Debug, Clone)]
+pub enum Added {
+    /// Its rows were added (how many).
+    Rows(usize),
+    /// Nothing was added: the table schema must change first. Apply the changes, then
+    /// [`AlertBatchBuilder::set_table`] (after finishing the buffered rows) and add the
+    /// member again.
+    NeedsChanges {
+        /// The writer schema.
+        writer: Arc<WriterSchema>,
+        /// What the table lacks.
+        changes: Arc<Vec<SchemaChange>>,
+    },
+}
+
+/// Accumulates decoded alerts as bronze columns.
+pub struct AlertBatchBuilder {
+    survey: Survey,
+    table: Arc<TableSchema>,
+    layout: Layout,
+    cols: Vec<Col>,
+    stamps: Vec<AlertStamps>,
+    members: Vec<(String, usize)>,
+    ctx: RowContext,
+    cache: SchemaCache,
+}
+
+fn columns_for(table: &TableSchema) -> Result<Vec<Col>, DecodeError> {
+    Ok(table
+        .arrow
+        .fields()
+        .iter()
+        .map(|f| Col::for_type(f.data_type()))
+        .collect::<Result<_, _>>()?)
+}
+
+impl AlertBatchBuilder {
+    /// Creates a builder for a survey's table schema.
+    pub fn new(
+        survey: Survey,
+        table: Arc<TableSchema>,
+        ctx: RowContext,
+    ) -> Result<Self, DecodeError> {
+        let layout = Layout::new(&survey, &table.arrow)?;
+        let cols = columns_for(&table)?;
+        Ok(AlertBatchBuilder {
+            survey,
+            table,
+            layout,
+            cols,
+            stamps: Vec::new(),
+            members: Vec::new(),
+            ctx,
+            cache: SchemaCache::default(),
+        })
+    }
+
+    /// The table schema rows are built for.
+    pub fn table(&self) -> &Arc<TableSchema> {
+        &self.table
+    }
+
+    /// Builds further rows for another table schema. Only between batches: the buffered
+    /// rows must have been finished.
+    pub fn set_table(&mut self, table: Arc<TableSchema>) -> Result<(), DecodeError> {
+        if !self.is_empty() {
+            return Err(DecodeError::Schema(
+                "table schema changed with rows still buffered".into(),
+            ));
+        }
+        self.layout = Layout::new(&self.survey, &table.arrow)?;
+        self.cols = columns_for(&table)?;
+        self.table = table;
+        Ok(())
+    }
+
+    /// Rows accumulated so far.
+    pub fn len(&self) -> usize {
+        self.stamps.len()
+    }
+
+    /// True when no row is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.stamps.is_empty()
+    }
+
+    /// Decodes every alert of one container (`bytes`) read from `source`.
+    /// All or nothing: on error, no row of this member is kept.
+    pub fn add_member(&mut self, source: &str, bytes: &bytes::Bytes) -> Result<Added, DecodeError> {
+        let start = self.len();
+        match self.add_member_inner(source, bytes) {
+            Ok(Added::Rows(n)) => {
+                self.members.push((source.to_string(), n));
+                Ok(Added::Rows(n))
+            }
+            Ok(other) => Ok(other),
+            Err(e) => {
+                for c in &mut self.cols {
+                    c.truncate(start);
+                }
+                self.stamps.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    fn add_member_inner(
+        &mut self,
+        source: &str,
+        bytes: &bytes::Bytes,
+    ) -> Result<Added, DecodeError> {
+        let container = parse_container(bytes)?;
+        let resolved =
+            match self
+                .cache
+                .resolve(container.schema, &self.survey, &self.table, &self.layout)
+            {
+                Resolution::Ready(r) => r,
+                Resolution::Changes(writer, changes) => {
+                    return Ok(Added::NeedsChanges { writer, changes })
+                }
+                Resolution::Rejected(reason) => return Err(DecodeError::Schema(reason)),
+            };
+        let mut n = 0;
+        for block in &container.blocks {
+            let mut buf: &[u8] = &block.data;
+            let borrowed = matches!(block.data, std::borrow::Cow::Borrowed(_));
+            let share = |s: &[u8]| {
+                if borrowed {
+                    bytes.slice_ref(s)
+                } else {
+                    bytes::Bytes::copy_from_slice(s)
+                }
+            };
+            for i in 0..block.count {
+                self.decode_alert(&resolved, &mut buf, source, &share)
+                    .map_err(|e| with_record(e, n + i + 1))?;
+            }
+            if !buf.is_empty() {
+                return Err(DecodeError::Invalid(format!(
+                    "{} unread bytes after the block's {} records",
+                    buf.len(),
+                    block.count
+                )));
+            }
+            n += block.count;
+        }
+        if n == 0 {
+            return Err(DecodeError::Invalid("container holds no alert".into()));
+        }
+        Ok(Added::Rows(n))
+    }
+
+    fn decode_alert(
+        &mut self,
+        resolved: &Resolved,
+        buf: &mut &[u8],
+        source: &str,
+        share: &dyn Fn(&[u8]) -> bytes::Bytes,
+    ) -> Result<(), DecodeError> {
+        let mut slices = vec![None; self.survey.stamps.len()];
+        for op in &resolved.top {
+            match op {
+                TopOp::Column(idx, op) => decode(op, buf, self.cols.get_mut(*idx))?,
+                TopOp::Stamp(kind, op) => {
+                    if let Some(slot) = slices.get_mut(*kind) {
+                        *slot = decode_stamp(op, buf)?;
+                    }
+                }
+            }
+        }
+        for &i in &resolved.absent_top {
+            self.cols[i].push_null();
+        }
+        let l = &self.layout;
+        let key = self.cols[l.key]
+            .last_i64()
+            .ok_or_else(|| DecodeError::Invalid(format!("{} is missing", self.survey.key)))?;
+        let time = night_source(&self.cols, &l.night_source);
+        let night = time
+            .and_then(|t| self.survey.night.night(t))
+            .ok_or_else(|| {
+                DecodeError::Invalid(format!(
+                    "{} is missing or not a usable time ({time:?})",
+                    self.survey.night.path().join(".")
+                ))
+            })?;
+        let mut stamps = Vec::with_capacity(slices.len());
+        for (i, slice) in slices.into_iter().enumerate() {
+            match slice {
+                Some((name, data)) => {
+                    let (object_key, uri) =
+                        (self.ctx.stamp_location)(night, key, self.survey.stamps[i].kind);
+                    self.cols[l.uri[i]].push_bytes(uri.as_bytes());
+                    if let Some(cols) = &l.file_name {
+                        match name {
+                            Some(n) => self.cols[cols[i]].push_bytes(n),
+                            None => {
+                                self.cols[cols[i]].push_null();
+                                true
+                            }
+                        };
+                    }
+                    stamps.push(Some(Stamp {
+                        file_name: name.map(|n| String::from_utf8_lossy(n).into_owned()),
+                        data: share(data),
+                        key: object_key,
+                    }));
+                }
+                None => {
+                    self.cols[l.uri[i]].push_null();
+                    if let Some(cols) = &l.file_name {
+                        self.cols[cols[i]].push_null();
+                    }
+                    stamps.push(None);
+                }
+            }
+        }
+        self.cols[l.night].push_i32(night);
+        self.cols[l.source].push_bytes(source.as_bytes());
+        self.cols[l.version].push_bytes(resolved.version.as_bytes());
+        self.cols[l.run_id].push_bytes(self.ctx.run_id.as_bytes());
+        self.cols[l.ingested_at].push_i64(self.ctx.ingested_at_us);
+        self.stamps.push(AlertStamps { key, night, stamps });
+        Ok(())
+    }
+
+    /// Builds the Arrow batch of the buffered rows and starts a new one.
+    pub fn finish(&mut self) -> Result<AlertBatch, DecodeError> {
+        let arrays = self
+            .cols
+            .iter_mut()
+            .zip(self.table.arrow.fields().iter())
+            .map(|(c, f)| c.finish(f.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = RecordBatch::try_new(self.table.arrow.clone(), arrays)?;
+        Ok(AlertBatch {
+            table: self.table.clone(),
+            batch,
+            stamps: std::mem::take(&mut self.stamps),
+            members: std::mem::take(&mut self.members),
+        })
+    }
+
+    /// Number of distinct writer schemas met so far.
+    pub fn schemas_seen(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+/// The last value of the (nested) time column the night is derived from.
+fn night_source(cols: &[Col], path: &[usize]) -> Option<f64> {
+    let (&first, rest) = path.split_first()?;
+    let mut col = cols.get(first)?;
+    for &i in rest {
+        match col {
+            Col::Struct(children, _) => col = children.get(i)?,
+            _ => return None,
+        }
+    }
+    col.last_f64()
+}
+
+fn with_record(e: DecodeError, record: usize) -> DecodeError {
+    match e {
+        DecodeError::Truncated => DecodeError::Invalid(format!(
+            "record {record}: input ends inside a value (truncated)"
+        )),
+        DecodeError::Invalid(s) => DecodeError::Invalid(format!("record {record}: {s}")),
+        other => other,
+    }
+}

@@ -1,0 +1,105 @@
+//! Positions of the columns the row builder fills itself, for one survey and table schema.
+
+use arrow_schema::{DataType, SchemaRef};
+use ateda_schema::{columns, StampLayout, Survey};
+
+use crate::DecodeError;
+
+/// Column positions of one table schema.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The key column (top level).
+    pub key: usize,
+    /// Indices from the top level down to the time the night is derived from.
+    pub night_source: Vec<usize>,
+    /// Stamp URI columns, in survey stamp order.
+    pub uri: Vec<usize>,
+    /// Stamp file-name columns, where the survey's layout has them.
+    pub file_name: Option<Vec<usize>>,
+    /// The night column.
+    pub night: usize,
+    /// `ingest_source`.
+    pub source: usize,
+    /// `ingest_schema_version`.
+    pub version: usize,
+    /// `ingest_run_id`.
+    pub run_id: usize,
+    /// `ingested_at`.
+    pub ingested_at: usize,
+}
+
+fn index(schema: &SchemaRef, name: &str) -> Result<usize, DecodeError> {
+    schema
+        .index_of(name)
+        .map_err(|_| DecodeError::Schema(format!("bronze table has no column {name}")))
+}
+
+impl Layout {
+    /// Finds the columns of `survey` in `schema`.
+    pub fn new(survey: &Survey, schema: &SchemaRef) -> Result<Layout, DecodeError> {
+        let path = survey.night.path();
+        let mut night_source = Vec::with_capacity(path.len());
+        let mut fields = schema.fields().clone();
+        for (depth, name) in path.iter().enumerate() {
+            let (i, f) = fields.find(name).ok_or_else(|| {
+                DecodeError::Schema(format!(
+                    "bronze table has no column {}",
+                    path[..=depth].join(".")
+                ))
+            })?;
+            night_source.push(i);
+            match f.data_type() {
+                DataType::Struct(children) => fields = children.clone(),
+                DataType::Float64 if depth + 1 == path.len() => {}
+                other => {
+                    return Err(DecodeError::Schema(format!(
+                        "bronze column {} is {other}, not a double",
+                        path[..=depth].join(".")
+                    )))
+                }
+            }
+        }
+        let uri = survey
+            .stamps
+            .iter()
+            .map(|s| index(schema, &columns::cutout_uri(s.kind)))
+            .collect::<Result<_, _>>()?;
+        let file_name = match survey.stamp_layout {
+            StampLayout::Record { .. } => Some(
+                survey
+                    .stamps
+                    .iter()
+                    .map(|s| index(schema, &columns::cutout_file_name(s.kind)))
+                    .collect::<Result<_, _>>()?,
+            ),
+            StampLayout::Bytes => None,
+        };
+        Ok(Layout {
+            key: index(schema, survey.key)?,
+            night_source,
+            uri,
+            file_name,
+            night: index(schema, columns::NIGHT)?,
+            source: index(schema, columns::INGEST_SOURCE)?,
+            version: index(schema, columns::INGEST_SCHEMA_VERSION)?,
+            run_id: index(schema, columns::INGEST_RUN_ID)?,
+            ingested_at: index(schema, columns::INGESTED_AT)?,
+        })
+    }
+
+    /// Every column the builder fills itself.
+    pub fn filled(&self) -> Vec<usize> {
+        let mut v = vec![
+            self.night,
+            self.source,
+            self.version,
+            self.run_id,
+            self.ingested_at,
+        ];
+        v.extend(&self.uri);
+        if let Some(f) = &self.file_name {
+            v.extend(f);
+        }
+        v
+    }
+}

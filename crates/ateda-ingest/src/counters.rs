@@ -1,0 +1,116 @@
+//! One set of run counters: read live (progress bar, metrics) and turned into the
+//! [`Summary`] at the end. Each event is counted once, where it happens.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ateda_source::Progress;
+use serde::Serialize;
+
+/// Counters readable while the run goes on.
+#[derive(Debug, Default, Clone)]
+pub struct Live {
+    /// Source bytes read.
+    pub bytes: Progress,
+    /// Total source bytes.
+    pub total_bytes: Arc<AtomicU64>,
+    /// Alerts decoded.
+    pub alerts: Arc<AtomicU64>,
+    /// Alerts added to the table (committed or pending).
+    pub ingested: Arc<AtomicU64>,
+    /// Alerts whose key was already stored (or repeated in the input).
+    pub already_present: Arc<AtomicU64>,
+    /// Members quarantined.
+    pub quarantined: Arc<AtomicU64>,
+    /// Of those, members already recorded by an earlier run.
+    pub quarantined_before: Arc<AtomicU64>,
+    /// Commits made to the alerts table.
+    pub commits: Arc<AtomicU64>,
+    /// Stamp objects created.
+    pub cutouts_written: Arc<AtomicU64>,
+    /// Stamp objects that already existed.
+    pub cutouts_present: Arc<AtomicU64>,
+    /// Total commit wall time in microseconds.
+    pub commit_micros: Arc<AtomicU64>,
+    /// Schema changes this run committed to the alerts table.
+    pub schema_changes: Arc<Mutex<Vec<String>>>,
+    /// Last alerts snapshot written by this run (0: none).
+    pub snapshot_id: Arc<std::sync::atomic::AtomicI64>,
+}
+
+/// Adds to a counter.
+pub(crate) fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Run id (also in every row and snapshot summary).
+    pub run_id: String,
+    /// Alerts decoded from the sources.
+    pub alerts_seen: u64,
+    /// Alerts added to the alerts table.
+    pub ingested: u64,
+    /// Alerts whose key was already stored (or repeated in the input).
+    pub already_present: u64,
+    /// Members rejected and quarantined.
+    pub quarantined: u64,
+    /// Of those, members already recorded in `bronze.quarantine` by an earlier run.
+    pub quarantined_before: u64,
+    /// Stamp objects created.
+    pub cutouts_written: u64,
+    /// Stamp objects that already existed.
+    pub cutouts_present: u64,
+    /// Files skipped inside directories (not .avro or tarballs).
+    pub skipped_files: u64,
+    /// Iceberg commits to the alerts table.
+    pub commits: u64,
+    /// Last alerts snapshot written by this run.
+    pub snapshot_id: Option<i64>,
+    /// Columns added (and other schema changes) by this run, e.g. `add candidate.x: double`.
+    pub columns_added: Vec<String>,
+    /// Source bytes read.
+    pub bytes_read: u64,
+    /// Wall time in seconds.
+    pub elapsed_s: f64,
+    /// Alerts decoded per second.
+    pub alerts_per_s: f64,
+}
+
+impl Live {
+    /// The summary of a finished run.
+    pub fn summary(&self, run_id: String, skipped_files: u64, elapsed_s: f64) -> Summary {
+        let alerts_seen = get(&self.alerts);
+        let snapshot = self.snapshot_id.load(Ordering::Relaxed);
+        Summary {
+            run_id,
+            alerts_seen,
+            ingested: get(&self.ingested),
+            already_present: get(&self.already_present),
+            quarantined: get(&self.quarantined),
+            quarantined_before: get(&self.quarantined_before),
+            cutouts_written: get(&self.cutouts_written),
+            cutouts_present: get(&self.cutouts_present),
+            skipped_files,
+            commits: get(&self.commits),
+            snapshot_id: (snapshot != 0).then_some(snapshot),
+            columns_added: self
+                .schema_changes
+                .lock()
+                .map(|v| v.clone())
+                .unwrap_or_default(),
+            bytes_read: self.bytes.bytes(),
+            elapsed_s,
+            alerts_per_s: if elapsed_s > 0.0 {
+                alerts_seen as f64 / elapsed_s
+            } else {
+                0.0
+            },
+        }
+    }
+}

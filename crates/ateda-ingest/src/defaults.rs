@@ -1,0 +1,13 @@
+//! Ingest settings defaults: their one home. The CLI's flags default to these; the
+//! Dagster resource and the Helm chart pass a setting only when a user set one.
+
+/// Alerts per Iceberg commit.
+pub const COMMIT_EVERY: usize = 50_000;
+/// Alerts per decoded Arrow chunk.
+pub const CHUNK_ALERTS: usize = 512;
+/// Stamp uploads in flight per worker.
+pub const UPLOADS: usize = 64;
+/// Seconds a catalog call keeps retrying transient failures.
+pub const CATALOG_RETRY_SECS: u64 = 60;
+/// Embedded lakehouse directory.
+pub const LAKEHOUSE_DIR: &str = "lakehouse";

@@ -1,0 +1,294 @@
+//! Schema drift end to end on a temporary embedded lakehouse (SQLite catalog, local
+//! files): real packets re-encoded with drifted writer schemas land with their new
+//! columns, a conflicting packet is quarantined with the field path, a re-run adds
+//! nothing, and two concurrent runs adding the same column end with one column.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use apache_avro::types::Value;
+use apache_avro::{Reader, Schema, Writer};
+use arrow_array::{Array, Float64Array, Int64Array, StructArray};
+use ateda_ingest::{ingest, IngestOptions, Live, Summary};
+use ateda_lakehouse::{BronzeTable, Lakehouse, LakehouseConfig, RetryPolicy};
+use ateda_schema::ztf::ZTF;
+use futures::TryStreamExt;
+use serde_json::json;
+
+fn v4_packets() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ztf/v4");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("test data")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Re-encodes a real packet with an edited writer schema: `schema` edits the schema JSON,
+/// `datum` the decoded record to match it.
+fn drifted(
+    packet: &Path,
+    schema: impl Fn(&mut serde_json::Value),
+    datum: impl Fn(&mut Vec<(String, Value)>),
+) -> Vec<u8> {
+    let bytes = std::fs::read(packet).expect("read");
+    let container = ateda_decode::ocf::parse_container(&bytes).expect("container");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(container.schema).expect("schema json");
+    schema(&mut json);
+    let new_schema = Schema::parse_str(&json.to_string()).expect("drifted schema parses");
+    let mut w = Writer::new(&new_schema, Vec::new());
+    for v in Reader::new(&bytes[..]).expect("reader") {
+        let Value::Record(mut fields) = v.expect("datum") else {
+            panic!("record")
+        };
+        datum(&mut fields);
+        w.append(Value::Record(fields)).expect("append drifted datum");
+    }
+    w.into_inner().expect("container bytes")
+}
+
+fn fields_of<'a>(json: &'a mut serde_json::Value, name: &str) -> &'a mut Vec<serde_json::Value> {
+    let f = json["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .iter_mut()
+        .find(|f| f["name"] == name)
+        .expect("field");
+    f["type"]["fields"].as_array_mut().expect("record fields")
+}
+
+fn record_mut<'a>(fields: &'a mut [(String, Value)], name: &str) -> &'a mut Vec<(String, Value)> {
+    match &mut fields.iter_mut().find(|(n, _)| n == name).expect("field").1 {
+        Value::Record(f) => f,
+        other => panic!("{name} is {other:?}"),
+    }
+}
+
+fn options(root: &Path, sources: Vec<PathBuf>) -> IngestOptions {
+    IngestOptions {
+        survey: ZTF,
+        sources,
+        lakehouse: LakehouseConfig {
+            catalog: format!("sqlite:{}", root.join("catalog.db").display()),
+            warehouse: format!("file://{}", root.join("warehouse").display()),
+            props: Default::default(),
+            retry: RetryPolicy::default(),
+        },
+        cutouts: format!("file://{}", root.join("cutouts").display()),
+        quarantine: format!("file://{}", root.join("quarantine").display()),
+        commit_every: 50_000,
+        chunk_alerts: 4,
+        workers: 2,
+        upload_concurrency: 8,
+    }
+}
+
+async fn run(root: &Path, sources: Vec<PathBuf>) -> Summary {
+    std::fs::create_dir_all(root.join("warehouse")).expect("warehouse dir");
+    ingest(&options(root, sources), &Live::default())
+        .await
+        .expect("ingest")
+}
+
+/// (candid, fink_score, candidate.new_cand) of every row.
+async fn read_back(root: &Path) -> Vec<(i64, Option<f64>, Option<f64>)> {
+    let lh = Lakehouse::connect(&options(root, vec![]).lakehouse, ZTF)
+        .await
+        .expect("connect");
+    let table = lh.load(BronzeTable::Alerts).await.expect("load");
+    let scan = table
+        .scan()
+        .select(["candid", "fink_score", "candidate"])
+        .build()
+        .expect("scan");
+    let batches: Vec<_> = scan
+        .to_arrow()
+        .await
+        .expect("stream")
+        .try_collect()
+        .await
+        .expect("batches");
+    let mut out = Vec::new();
+    for b in batches {
+        let candid = b.column(0).as_any().downcast_ref::<Int64Array>().expect("i64");
+        let fink = b.column(1).as_any().downcast_ref::<Float64Array>().expect("f64");
+        let cand = b.column(2).as_any().downcast_ref::<StructArray>().expect("struct");
+        let new_cand = cand
+            .column_by_name("new_cand")
+            .expect("new_cand column")
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("f64");
+        for i in 0..b.num_rows() {
+            let opt = |a: &Float64Array| a.is_valid(i).then(|| a.value(i));
+            out.push((candid.value(i), opt(fink), opt(new_cand)));
+        }
+    }
+    out.sort_by_key(|r| r.0);
+    out
+}
+
+fn candid_of(p: &Path) -> i64 {
+    p.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .expect("numeric name")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drifted_packets_evolve_the_table_and_conflicts_are_quarantined() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("lh");
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).expect("src dir");
+    let packets = v4_packets();
+    assert!(packets.len() >= 4);
+    // 0: extra fields at the top, in candidate and in each prv_candidates element
+    let extra = drifted(
+        &packets[0],
+        |s| {
+            s["fields"].as_array_mut().expect("fields").push(
+                json!({"name": "fink_score", "type": ["null", "double"], "doc": "a broker's score"}),
+            );
+            fields_of(s, "candidate").push(json!({"name": "new_cand", "type": "double"}));
+        },
+        |d| {
+            d.push(("fink_score".into(), Value::Union(1, Box::new(Value::Double(0.25)))));
+            record_mut(d, "candidate").push(("new_cand".into(), Value::Double(7.5)));
+        },
+    );
+    std::fs::write(src.join("a_extra.avro"), extra).expect("write");
+    // 1: an irreconcilable change: candidate.magpsf became a string
+    let conflict = drifted(
+        &packets[1],
+        |s| {
+            let f = fields_of(s, "candidate")
+                .iter_mut()
+                .find(|f| f["name"] == "magpsf")
+                .expect("magpsf");
+            f["type"] = json!("string");
+        },
+        |d| {
+            let c = record_mut(d, "candidate");
+            let v = c.iter_mut().find(|(n, _)| n == "magpsf").expect("magpsf");
+            v.1 = Value::String("18.2".into());
+        },
+    );
+    std::fs::write(src.join("b_conflict.avro"), conflict).expect("write");
+    // 2, 3: unchanged packets
+    for p in &packets[2..4] {
+        std::fs::copy(p, src.join(p.file_name().expect("name"))).expect("copy");
+    }
+
+    let s = run(&root, vec![src.clone()]).await;
+    assert_eq!(s.alerts_seen, 3, "{s:?}");
+    assert_eq!(s.ingested, 3);
+    assert_eq!(s.quarantined, 1);
+    assert_eq!(
+        s.columns_added,
+        ["add candidate.new_cand: double", "add fink_score: double"],
+        "{s:?}"
+    );
+    let rows = read_back(&root).await;
+    let by_candid = |c: i64| rows.iter().find(|r| r.0 == c).copied();
+    assert_eq!(
+        by_candid(candid_of(&packets[0])),
+        Some((candid_of(&packets[0]), Some(0.25), Some(7.5)))
+    );
+    for p in &packets[2..4] {
+        assert_eq!(by_candid(candid_of(p)), Some((candid_of(p), None, None)));
+    }
+    assert!(by_candid(candid_of(&packets[1])).is_none());
+
+    // the quarantine reason names the field path and both types
+    let lh = Lakehouse::connect(&options(&root, vec![]).lakehouse, ZTF)
+        .await
+        .expect("connect");
+    let q = lh.load(BronzeTable::Quarantine).await.expect("load");
+    let batches: Vec<_> = q
+        .scan()
+        .select(["source", "reason"])
+        .build()
+        .expect("scan")
+        .to_arrow()
+        .await
+        .expect("stream")
+        .try_collect()
+        .await
+        .expect("rows");
+    let reasons: Vec<String> = batches
+        .iter()
+        .flat_map(|b| {
+            let r = b
+                .column(1)
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .expect("str");
+            (0..b.num_rows()).map(|i| r.value(i).to_string()).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(reasons.len(), 1);
+    assert!(
+        reasons[0].contains("candidate.magpsf: writer type string cannot be stored in the bronze column of type float"),
+        "{reasons:?}"
+    );
+
+    // a re-run adds nothing: no rows, no columns
+    let again = run(&root, vec![src]).await;
+    assert_eq!(again.ingested, 0);
+    assert_eq!(again.already_present, 3);
+    assert!(again.columns_added.is_empty(), "{again:?}");
+    let history = lh.schema_history().await.expect("history");
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(history[1].current);
+    assert_eq!(
+        history[1].changes,
+        ["add fink_score", "add candidate.new_cand"],
+        "{history:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_runs_adding_the_same_column_end_with_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("lh");
+    let packets = v4_packets();
+    // bootstrap first, so both runs race on the schema change, not on table creation
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("dir");
+    run(&root, vec![empty]).await;
+    let mut dirs = Vec::new();
+    for (i, p) in packets[..2].iter().enumerate() {
+        let d = tmp.path().join(format!("src{i}"));
+        std::fs::create_dir_all(&d).expect("dir");
+        let bytes = drifted(
+            p,
+            |s| {
+                s["fields"].as_array_mut().expect("fields").push(
+                    json!({"name": "fink_score", "type": ["null", "double"]}),
+                );
+            },
+            |d| d.push(("fink_score".into(), Value::Union(1, Box::new(Value::Double(i as f64))))),
+        );
+        std::fs::write(d.join("x.avro"), bytes).expect("write");
+        dirs.push(d);
+    }
+    let (a, b) = tokio::join!(run(&root, vec![dirs[0].clone()]), run(&root, vec![dirs[1].clone()]));
+    assert_eq!(a.ingested + b.ingested, 2);
+    assert_eq!(a.quarantined + b.quarantined, 0);
+    let added = a.columns_added.len() + b.columns_added.len();
+    assert_eq!(added, 1, "one run added the column, the other found it: {a:?} {b:?}");
+    let lh = Lakehouse::connect(&options(&root, vec![]).lakehouse, ZTF)
+        .await
+        .expect("connect");
+    let schema = lh.alerts_schema().await.expect("schema");
+    let n = schema
+        .as_struct()
+        .fields()
+        .iter()
+        .filter(|f| f.name == "fink_score")
+        .count();
+    assert_eq!(n, 1);
+}

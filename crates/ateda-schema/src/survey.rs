@@ -1,0 +1,106 @@
+//! One notion of a survey: everything the ingest core needs to know of it.
+//!
+//! Adding a survey is one module that returns a [`Survey`] (see [`crate::ztf`]): its
+//! bundled schema family (the bootstrap of a new table), its key field, how its night is
+//! derived, which fields are stamps and how they are laid out, and its table name.
+
+use crate::night::{night_from_jd, night_from_mjd};
+
+/// How a packet's observation night is derived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NightRule {
+    /// UTC date of a Julian date found at this field path (e.g. `candidate.jd`).
+    JulianDate(&'static [&'static str]),
+    /// UTC date of a modified Julian date found at this field path.
+    ModifiedJulianDate(&'static [&'static str]),
+}
+
+impl NightRule {
+    /// The field path holding the time.
+    pub fn path(self) -> &'static [&'static str] {
+        match self {
+            NightRule::JulianDate(p) | NightRule::ModifiedJulianDate(p) => p,
+        }
+    }
+
+    /// The night (days since 1970-01-01) of a time value, if it is a usable time.
+    pub fn night(self, value: f64) -> Option<i32> {
+        match self {
+            NightRule::JulianDate(_) => night_from_jd(value),
+            NightRule::ModifiedJulianDate(_) => night_from_mjd(value),
+        }
+    }
+}
+
+/// How a survey's stamp fields are laid out in the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampLayout {
+    /// A record with a file name and the stamp bytes (ZTF: `fileName`, `stampData`).
+    Record {
+        /// Name of the file-name field.
+        file_name: &'static str,
+        /// Name of the bytes field.
+        data: &'static str,
+    },
+    /// The stamp bytes themselves (Rubin).
+    Bytes,
+}
+
+/// One stamp field of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StampField {
+    /// Top-level packet field (e.g. `cutoutScience`).
+    pub field: &'static str,
+    /// Short kind used in object keys and column names (e.g. `science`).
+    pub kind: &'static str,
+}
+
+/// A survey whose alerts `ateda` ingests.
+#[derive(Debug, Clone, Copy)]
+pub struct Survey {
+    /// Short lowercase name, also the first part of stamp keys (`ztf`).
+    pub name: &'static str,
+    /// Table name within the `bronze` namespace (`alerts`).
+    pub table: &'static str,
+    /// Bundled writer schemas as `(version, JSON text)`, newest first: the bootstrap of a
+    /// new table (their union, with their docs as column docs).
+    pub schemas: &'static [(&'static str, &'static str)],
+    /// Top-level field holding the alert's unique key (a `long`).
+    pub key: &'static str,
+    /// How the observation night is derived.
+    pub night: NightRule,
+    /// The stamp fields, in the order of [`crate::columns::cutout_uri`] columns.
+    pub stamps: &'static [StampField],
+    /// How each stamp field is laid out.
+    pub stamp_layout: StampLayout,
+    /// File suffix of a stamp object (`.fits.gz`).
+    pub stamp_suffix: &'static str,
+}
+
+impl Survey {
+    /// The stamp index of a top-level field, if it is a stamp field.
+    pub fn stamp_index(&self, field: &str) -> Option<usize> {
+        self.stamps.iter().position(|s| s.field == field)
+    }
+
+    /// Names of the columns `ateda` fills itself in this survey's table (stamps' URI and
+    /// file name, night, ingestion columns): a writer field must not collide with them.
+    pub fn filled_columns(&self) -> Vec<String> {
+        use crate::columns::*;
+        let mut v: Vec<String> = self.stamps.iter().map(|s| cutout_uri(s.kind)).collect();
+        if matches!(self.stamp_layout, StampLayout::Record { .. }) {
+            v.extend(self.stamps.iter().map(|s| cutout_file_name(s.kind)));
+        }
+        v.extend(
+            [
+                NIGHT,
+                INGEST_SOURCE,
+                INGEST_SCHEMA_VERSION,
+                INGEST_RUN_ID,
+                INGESTED_AT,
+            ]
+            .map(str::to_string),
+        );
+        v
+    }
+}
