@@ -1,7 +1,7 @@
 //! Avro Object Container File framing: header, metadata, blocks.
 //!
 //! Only the framing is parsed here (a few bytes); datum decoding is done by
-//! [`crate::program`] with a program compiled once per writer schema.
+//! [`crate::resolve`] with ops resolved once per writer schema and table schema.
 
 use std::borrow::Cow;
 use std::io::Read;

@@ -49,7 +49,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GenError + '_ {
 /// A template packet: its header (everything before the data block) and its datum.
 struct Template {
     schema_text: Vec<u8>,
-    program: transcode::Program,
+    shifter: transcode::TimeShifter,
     datum: Vec<u8>,
     jd: f64,
 }
@@ -150,16 +150,16 @@ fn load_templates(dir: &Path) -> Result<Vec<Template>, GenError> {
             reason,
         };
         let c = parse_container(&bytes).map_err(|e| bad(e.to_string()))?;
-        let program = transcode::Program::compile(c.schema).map_err(bad)?;
+        let shifter = transcode::TimeShifter::compile(c.schema).map_err(bad)?;
         for block in &c.blocks {
             let mut buf: &[u8] = &block.data;
             for _ in 0..block.count {
                 let start = buf;
-                let jd = program.skip_and_jd(&mut buf).map_err(bad)?;
+                let jd = shifter.skip_and_jd(&mut buf).map_err(bad)?;
                 let len = start.len() - buf.len();
                 out.push(Template {
                     schema_text: c.schema.to_vec(),
-                    program: program.clone(),
+                    shifter: shifter.clone(),
                     datum: start[..len].to_vec(),
                     jd,
                 });
@@ -260,7 +260,7 @@ pub fn generate(opts: &GenOptions) -> Result<Generated, GenError> {
             jd_shift: jd - t.jd,
         };
         patched.clear();
-        t.program
+        t.shifter
             .transcode(&t.datum, &patch, &mut patched)
             .map_err(|reason| GenError::Template {
                 path: PathBuf::from("<template>"),

@@ -35,9 +35,9 @@ enum Node {
     Union(Vec<Node>),
 }
 
-/// A writer schema compiled for transcoding.
+/// A writer schema compiled for transcoding: finds every `jd` to shift into the generated night.
 #[derive(Debug, Clone)]
-pub struct Program {
+pub struct TimeShifter {
     root: Node,
 }
 
@@ -96,12 +96,12 @@ fn compile(schema: &Schema, names: &mut Vec<(String, Node)>, depth: usize) -> Re
     })
 }
 
-impl Program {
+impl TimeShifter {
     /// Compiles a writer schema (JSON text).
-    pub fn compile(schema: &[u8]) -> Result<Program, String> {
+    pub fn compile(schema: &[u8]) -> Result<TimeShifter, String> {
         let text = std::str::from_utf8(schema).map_err(|e| e.to_string())?;
         let schema = Schema::parse_str(text).map_err(|e| e.to_string())?;
-        Ok(Program {
+        Ok(TimeShifter {
             root: compile(&schema, &mut Vec::new(), 0)?,
         })
     }
