@@ -460,7 +460,7 @@ pub fn apply_changes(
                     }),
                 };
                 let field_type = reassign(field_type, &mut ids);
-                let mut field = NestedField::optional(ids.next(), name, field_type);
+                let mut field = NestedField::optional(ids.fresh(), name, field_type);
                 if let Some(d) = doc {
                     field = field.with_doc(d);
                 }
@@ -490,7 +490,7 @@ fn reassign(t: &Type, ids: &mut Ids) -> Type {
             s.fields()
                 .iter()
                 .map(|f| {
-                    let id = ids.next();
+                    let id = ids.fresh();
                     let mut g =
                         NestedField::new(id, &f.name, reassign(&f.field_type, ids), f.required);
                     g.doc = f.doc.clone();
@@ -499,7 +499,7 @@ fn reassign(t: &Type, ids: &mut Ids) -> Type {
                 .collect(),
         )),
         Type::List(l) => {
-            let id = ids.next();
+            let id = ids.fresh();
             Type::List(ListType::new(
                 NestedField::list_element(
                     id,
@@ -510,8 +510,8 @@ fn reassign(t: &Type, ids: &mut Ids) -> Type {
             ))
         }
         Type::Map(m) => {
-            let k = ids.next();
-            let v = ids.next();
+            let k = ids.fresh();
+            let v = ids.fresh();
             Type::Map(MapType::new(
                 NestedField::map_key_element(k, reassign(&m.key_field.field_type, ids)).into(),
                 NestedField::map_value_element(

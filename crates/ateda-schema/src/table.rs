@@ -35,7 +35,7 @@ impl Ids {
     }
 
     /// The next id.
-    pub fn next(&mut self) -> i32 {
+    pub fn fresh(&mut self) -> i32 {
         self.0 += 1;
         self.0
     }
@@ -51,15 +51,15 @@ pub fn iceberg_type(ty: &Ty, ids: &mut Ids) -> Type {
             fields.iter().map(|f| iceberg_field(f, ids)).collect(),
         )),
         Shape::Array(item) => {
-            let id = ids.next();
+            let id = ids.fresh();
             let element = iceberg_type(item, ids);
             Type::List(ListType::new(
                 NestedField::list_element(id, element, false).into(),
             ))
         }
         Shape::Map(value) => {
-            let key_id = ids.next();
-            let value_id = ids.next();
+            let key_id = ids.fresh();
+            let value_id = ids.fresh();
             let v = iceberg_type(value, ids);
             Type::Map(MapType::new(
                 NestedField::map_key_element(key_id, Type::Primitive(PrimitiveType::String)).into(),
@@ -71,7 +71,7 @@ pub fn iceberg_type(ty: &Ty, ids: &mut Ids) -> Type {
 
 /// An optional Iceberg field for a writer field (doc kept).
 pub fn iceberg_field(f: &FieldDef, ids: &mut Ids) -> NestedFieldRef {
-    let id = ids.next();
+    let id = ids.fresh();
     let field = NestedField::optional(id, &f.name, iceberg_type(&f.ty, ids));
     match &f.doc {
         Some(doc) => field.with_doc(doc).into(),
@@ -147,7 +147,7 @@ pub fn bootstrap_schema(survey: &Survey) -> Result<Schema, SchemaError> {
                 .clone()
                 .unwrap_or_else(|| "unique id of this alert".into());
             fields.push(
-                NestedField::required(ids.next(), &f.name, Type::Primitive(PrimitiveType::Long))
+                NestedField::required(ids.fresh(), &f.name, Type::Primitive(PrimitiveType::Long))
                     .with_doc(doc)
                     .into(),
             );
@@ -157,7 +157,7 @@ pub fn bootstrap_schema(survey: &Survey) -> Result<Schema, SchemaError> {
     }
     for s in survey.stamps {
         fields.push(doc_field(
-            ids.next(),
+            ids.fresh(),
             &columns::cutout_uri(s.kind),
             PrimitiveType::String,
             &format!(
@@ -169,7 +169,7 @@ pub fn bootstrap_schema(survey: &Survey) -> Result<Schema, SchemaError> {
     if let StampLayout::Record { file_name, .. } = survey.stamp_layout {
         for s in survey.stamps {
             fields.push(doc_field(
-                ids.next(),
+                ids.fresh(),
                 &columns::cutout_file_name(s.kind),
                 PrimitiveType::String,
                 &format!("{}.{file_name} as carried by the packet", s.field),
@@ -204,7 +204,7 @@ pub fn bootstrap_schema(survey: &Survey) -> Result<Schema, SchemaError> {
         ),
     ];
     for (name, ty, doc) in extra {
-        fields.push(doc_field(ids.next(), name, ty, doc));
+        fields.push(doc_field(ids.fresh(), name, ty, doc));
     }
     Schema::builder()
         .with_fields(fields)
