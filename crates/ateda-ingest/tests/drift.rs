@@ -318,3 +318,86 @@ async fn two_concurrent_runs_adding_the_same_column_end_with_one() {
         .count();
     assert_eq!(n, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_evolve_the_column_types() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("lh");
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).expect("dir");
+    let packets = v4_packets();
+    // candidate.fid int -> long, candidate.magpsf float -> double
+    let promoted = drifted(
+        &packets[0],
+        |s| {
+            for f in fields_of(s, "candidate").iter_mut() {
+                if f["name"] == "fid" {
+                    f["type"] = json!("long");
+                }
+                if f["name"] == "magpsf" {
+                    f["type"] = json!("double");
+                }
+            }
+        },
+        |d| {
+            for (n, v) in record_mut(d, "candidate").iter_mut() {
+                match (n.as_str(), &*v) {
+                    ("fid", Value::Int(x)) => *v = Value::Long(i64::from(*x)),
+                    ("magpsf", Value::Float(x)) => *v = Value::Double(f64::from(*x)),
+                    _ => {}
+                }
+            }
+        },
+    );
+    std::fs::write(src.join("a_promoted.avro"), promoted).expect("write");
+    std::fs::copy(&packets[1], src.join("b_plain.avro")).expect("copy");
+    let s = run(&root, vec![src]).await;
+    assert_eq!(s.quarantined, 0, "{s:?}");
+    assert_eq!(s.ingested, 2);
+    assert_eq!(
+        s.columns_added,
+        [
+            "promote candidate.fid: int -> long",
+            "promote candidate.magpsf: float -> double"
+        ],
+        "{s:?}"
+    );
+    let lh = Lakehouse::connect(&options(&root, vec![]).lakehouse, ZTF)
+        .await
+        .expect("connect");
+    let schema = lh.alerts_schema().await.expect("schema");
+    let ty = |n: &str| schema.field_by_name(n).expect(n).field_type.to_string();
+    assert_eq!(ty("candidate.fid"), "long");
+    assert_eq!(ty("candidate.magpsf"), "double");
+    let history = lh.schema_history().await.expect("history");
+    assert_eq!(
+        history.last().expect("a schema").changes,
+        [
+            "promote candidate.fid: int -> long",
+            "promote candidate.magpsf: float -> double"
+        ]
+    );
+    // an old writer (int, float) still fits: nothing more to change
+    let tmp2 = tmp.path().join("src2");
+    std::fs::create_dir_all(&tmp2).expect("dir");
+    std::fs::copy(&packets[2], tmp2.join("c.avro")).expect("copy");
+    let again = run(&root, vec![tmp2]).await;
+    assert_eq!((again.ingested, again.quarantined), (1, 0));
+    assert!(again.columns_added.is_empty());
+    let table = lh.load(BronzeTable::Alerts).await.expect("load");
+    let rows: usize = table
+        .scan()
+        .select(["candid"])
+        .build()
+        .expect("scan")
+        .to_arrow()
+        .await
+        .expect("stream")
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("rows")
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 3);
+}

@@ -2,13 +2,14 @@
 //!
 //! For a writer schema, the table is reloaded, diffed ([`ateda_schema::diff_writer`]) and
 //! the missing columns are added in one schema commit (iceberg's add-column action, which
-//! never rewrites data files). A concurrent writer adding the same column first is not an
+//! never rewrites data files); promotions commit the whole evolved schema
+//! (`schema_commit`). A concurrent writer adding the same column first is not an
 //! error: the next attempt reloads, re-diffs and finds nothing left to do.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ateda_schema::{diff_writer, SchemaChange, WriterSchema};
+use ateda_schema::{apply_changes, diff_writer, SchemaChange, WriterSchema};
 use iceberg::spec::Schema;
 use iceberg::table::Table;
 use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
@@ -115,17 +116,23 @@ impl Lakehouse {
                     applied,
                 });
             }
-            if let Some(c) = diff.changes.iter().find(|c| c.rewrites_types()) {
-                return Err(EvolveError::Rejected(format!(
-                    "schema change not supported yet: {}",
-                    c.describe()
-                )));
-            }
             let described: Vec<String> = diff.changes.iter().map(SchemaChange::describe).collect();
-            let result = retried(&self.retry, "evolving schema", || {
-                self.add_columns(&table, &diff.changes)
-            })
-            .await;
+            let result = if diff.changes.iter().any(SchemaChange::rewrites_types) {
+                // Promotions: the whole evolved schema, committed as one new schema.
+                let evolved =
+                    apply_changes(&current, &diff.changes, table.metadata().last_column_id())
+                        .map_err(|e| EvolveError::Rejected(e.to_string()))?;
+                retried(&self.retry, "evolving schema", || {
+                    self.replace_schema(&table, evolved.clone())
+                })
+                .await
+            } else {
+                retried(&self.retry, "evolving schema", || {
+                    self.add_columns(&table, &diff.changes)
+                })
+                .await
+                .map(|_| ())
+            };
             match result {
                 Ok(_) => {
                     tracing::info!(table = name, changes = ?described, "evolved table schema");

@@ -20,6 +20,7 @@ mod error;
 mod evolve;
 mod retry;
 mod scan;
+mod schema_commit;
 mod tables;
 mod writer;
 
@@ -67,6 +68,7 @@ pub struct Lakehouse {
     description: String,
     retry: RetryPolicy,
     survey: Survey,
+    config: LakehouseConfig,
 }
 
 impl Lakehouse {
@@ -87,6 +89,7 @@ impl Lakehouse {
             description: format!("catalog {} warehouse {}", cfg.catalog, cfg.warehouse),
             retry: cfg.retry,
             survey,
+            config: cfg.clone(),
         })
     }
 

@@ -376,6 +376,22 @@ pub fn missing_columns(wanted: &Schema, current: &Schema) -> Result<Vec<SchemaCh
     Ok(out)
 }
 
+/// Whether a table type `current` holds values of type `wanted`: the same, or a legal
+/// widening of it (a column promoted since).
+fn holds(wanted: &Type, current: &Type) -> bool {
+    wanted == current
+        || matches!(
+            (wanted, current),
+            (
+                Type::Primitive(PrimitiveType::Int),
+                Type::Primitive(PrimitiveType::Long)
+            ) | (
+                Type::Primitive(PrimitiveType::Float),
+                Type::Primitive(PrimitiveType::Double)
+            )
+        )
+}
+
 fn missing_in(
     wanted: &StructType,
     current: &StructType,
@@ -406,11 +422,11 @@ fn missing_in(
                     (Type::Struct(ws), Type::Struct(cs)) => {
                         missing_in(ws, cs, Some(&name), &format!("{name}.element"), out)?
                     }
-                    (a, b) if a == b => {}
+                    (a, b) if holds(a, b) => {}
                     _ => return Err(conflict()),
                 }
             }
-            (a, b) if a == b => {}
+            (a, b) if holds(a, b) => {}
             _ => return Err(conflict()),
         }
     }
