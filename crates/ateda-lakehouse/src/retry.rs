@@ -23,8 +23,6 @@ pub const COMMIT_TOKEN: &str = "ateda.commit-token";
 /// Runs a catalog call, repeating it after transient failures (see [`is_transient`])
 /// within the policy. Each repeat logs `catalog call failed transiently; retrying`
 /// with the wait and the cause, inside a `catalog` span naming the call (`what`).
-// Until lib.rs calls this instead of its own `Lakehouse::retried` loop.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) async fn retried<T, F, Fut>(
     policy: &RetryPolicy,
     what: &str,
