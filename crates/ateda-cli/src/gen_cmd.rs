@@ -32,6 +32,17 @@ pub struct GenArgs {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Schema drift to mix in: `extra-fields` gives about half the alerts a writer schema
+    /// with a new field at the top level and in `candidate` (drift_score = 0.5).
+    #[arg(long, value_enum)]
+    drift: Option<Drift>,
+}
+
+/// Kinds of schema drift `ateda gen` can emit.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Drift {
+    /// New optional fields at the top level and inside `candidate`.
+    ExtraFields,
 }
 
 /// Runs `ateda gen`.
@@ -45,6 +56,7 @@ pub fn run(a: GenArgs) -> ExitCode {
         templates: a.templates,
         alerts_per_object: a.alerts_per_object,
         seed: a.seed,
+        drift_extra_fields: a.drift == Some(Drift::ExtraFields),
     };
     match generate(&opts) {
         Ok(g) => {

@@ -71,6 +71,10 @@ pub struct GenOptions {
     pub alerts_per_object: usize,
     /// RNG seed.
     pub seed: u64,
+    /// Also use a drifted twin of every template (its writer schema gains a field at the
+    /// top level and in `candidate`): about half the alerts then carry fields the bundled
+    /// schemas lack, so the night has twice as many writer schemas.
+    pub drift_extra_fields: bool,
 }
 
 /// Summary of a generated night.
@@ -128,7 +132,7 @@ pub fn parse_night(night: &str) -> Result<i32, GenError> {
     Ok(out)
 }
 
-fn load_templates(dir: &Path) -> Result<Vec<Template>, GenError> {
+fn load_templates(dir: &Path, drift: bool) -> Result<Vec<Template>, GenError> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -151,6 +155,14 @@ fn load_templates(dir: &Path) -> Result<Vec<Template>, GenError> {
         };
         let c = parse_container(&bytes).map_err(|e| bad(e.to_string()))?;
         let shifter = transcode::TimeShifter::compile(c.schema).map_err(bad)?;
+        let twin = if drift {
+            Some((
+                transcode::drifted_schema(c.schema).map_err(bad)?,
+                transcode::TimeShifter::compile_with(c.schema, true).map_err(bad)?,
+            ))
+        } else {
+            None
+        };
         for block in &c.blocks {
             let mut buf: &[u8] = &block.data;
             for _ in 0..block.count {
@@ -163,6 +175,14 @@ fn load_templates(dir: &Path) -> Result<Vec<Template>, GenError> {
                     datum: start[..len].to_vec(),
                     jd,
                 });
+                if let Some((schema, drifted)) = &twin {
+                    out.push(Template {
+                        schema_text: schema.clone(),
+                        shifter: drifted.clone(),
+                        datum: start[..len].to_vec(),
+                        jd,
+                    });
+                }
             }
         }
     }
@@ -211,7 +231,7 @@ fn container(schema: &[u8], datum: &[u8], sync: [u8; 16]) -> Vec<u8> {
 /// Generates a synthetic night.
 pub fn generate(opts: &GenOptions) -> Result<Generated, GenError> {
     let night = parse_night(&opts.night)?;
-    let templates = load_templates(&opts.templates)?;
+    let templates = load_templates(&opts.templates, opts.drift_extra_fields)?;
     let mut rng = Rng(opts.seed);
     let objects = (opts.n / opts.alerts_per_object.max(1)).max(1) as u64;
     // Observations run from about 03:00 to 13:00 UTC at Palomar.
@@ -321,5 +341,69 @@ mod tests {
     fn object_ids_look_like_ztf() {
         assert_eq!(object_id(19642, 0), "ZTF23aaaaaaa");
         assert_eq!(object_id(19642, 27), "ZTF23aaaaabb");
+    }
+
+    #[test]
+    fn drifted_alerts_carry_the_extra_fields_and_everything_else() {
+        use apache_avro::types::Value;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let templates = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ztf");
+        let opts = GenOptions {
+            n: 60,
+            night: "20231012".into(),
+            out: tmp.path().join("night"),
+            tar: false,
+            templates,
+            alerts_per_object: 3,
+            seed: 7,
+            drift_extra_fields: true,
+        };
+        let g = generate(&opts).expect("generate");
+        assert_eq!(g.alerts, 60);
+        let (mut drifted, mut plain) = (0, 0);
+        for e in std::fs::read_dir(&g.path).expect("dir") {
+            let bytes = std::fs::read(e.expect("entry").path()).expect("read");
+            let reader = apache_avro::Reader::new(&bytes[..]).expect("a valid container");
+            for v in reader {
+                let Value::Record(top) = v.expect("datum decodes with its writer schema") else {
+                    panic!("record")
+                };
+                let get = |fields: &[(String, Value)], n: &str| {
+                    fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+                };
+                let Some(Value::Record(cand)) = get(&top, "candidate") else {
+                    panic!("candidate")
+                };
+                let want = Value::Union(1, Box::new(Value::Double(0.5)));
+                match get(&top, transcode::DRIFT_FIELD) {
+                    Some(v) => {
+                        drifted += 1;
+                        assert_eq!(v, want);
+                        assert_eq!(get(&cand, transcode::DRIFT_FIELD), Some(want));
+                    }
+                    None => {
+                        plain += 1;
+                        assert!(get(&cand, transcode::DRIFT_FIELD).is_none());
+                    }
+                }
+                // the rest of the packet is intact: stamps present, jd inside the night
+                let stamp = match get(&top, "cutoutScience") {
+                    Some(Value::Union(_, inner)) => *inner,
+                    other => other.expect("cutoutScience"),
+                };
+                assert!(matches!(stamp, Value::Record(_)), "{stamp:?}");
+                let Some(Value::Double(jd)) = get(&cand, "jd") else {
+                    panic!("jd")
+                };
+                assert_eq!(
+                    ateda_schema::format_day(ateda_schema::night_from_jd(jd).expect("jd")),
+                    "2023-10-12"
+                );
+            }
+        }
+        assert!(
+            drifted > 10 && plain > 10,
+            "{drifted} drifted, {plain} plain"
+        );
     }
 }

@@ -30,7 +30,9 @@ enum Node {
     Float,
     Double,
     Bytes,
-    Record(Vec<(Node, Role)>),
+    /// Fields, then bytes appended after them (the encoded values of fields a drifted
+    /// schema adds at the end of this record).
+    Record(Vec<(Node, Role)>, Vec<u8>),
     Array(Box<Node>),
     Union(Vec<Node>),
 }
@@ -55,7 +57,22 @@ pub fn write_long(out: &mut Vec<u8>, v: i64) {
     }
 }
 
-fn compile(schema: &Schema, names: &mut Vec<(String, Node)>, depth: usize) -> Result<Node, String> {
+/// The field `ateda gen --drift extra-fields` adds at the end of the top-level record and
+/// of `candidate`: `["null", "double"]`, always 0.5 (union branch 1, then the double).
+pub const DRIFT_FIELD: &str = "drift_score";
+
+fn drift_value() -> Vec<u8> {
+    let mut v = vec![0x02];
+    v.extend_from_slice(&0.5f64.to_le_bytes());
+    v
+}
+
+fn compile(
+    schema: &Schema,
+    names: &mut Vec<(String, Node)>,
+    depth: usize,
+    drift: bool,
+) -> Result<Node, String> {
     Ok(match schema {
         Schema::Null => Node::Null,
         Schema::Boolean => Node::Bool,
@@ -63,11 +80,11 @@ fn compile(schema: &Schema, names: &mut Vec<(String, Node)>, depth: usize) -> Re
         Schema::Float => Node::Float,
         Schema::Double => Node::Double,
         Schema::String | Schema::Bytes => Node::Bytes,
-        Schema::Array(a) => Node::Array(Box::new(compile(&a.items, names, depth + 1)?)),
+        Schema::Array(a) => Node::Array(Box::new(compile(&a.items, names, depth + 1, drift)?)),
         Schema::Union(u) => Node::Union(
             u.variants()
                 .iter()
-                .map(|v| compile(v, names, depth + 1))
+                .map(|v| compile(v, names, depth + 1, drift))
                 .collect::<Result<_, _>>()?,
         ),
         Schema::Record(r) => {
@@ -80,9 +97,14 @@ fn compile(schema: &Schema, names: &mut Vec<(String, Node)>, depth: usize) -> Re
                     (_, _, "jd") => Role::Jd,
                     _ => Role::Keep,
                 };
-                fields.push((compile(&f.schema, names, depth + 1)?, role));
+                fields.push((compile(&f.schema, names, depth + 1, drift)?, role));
             }
-            let node = Node::Record(fields);
+            let append = if drift && (depth == 0 || r.name.name == "candidate") {
+                drift_value()
+            } else {
+                Vec::new()
+            };
+            let node = Node::Record(fields, append);
             names.push((r.name.name.clone(), node.clone()));
             node
         }
@@ -99,10 +121,16 @@ fn compile(schema: &Schema, names: &mut Vec<(String, Node)>, depth: usize) -> Re
 impl TimeShifter {
     /// Compiles a writer schema (JSON text).
     pub fn compile(schema: &[u8]) -> Result<TimeShifter, String> {
+        Self::compile_with(schema, false)
+    }
+
+    /// Compiles a writer schema whose output gains the [`DRIFT_FIELD`]s (see
+    /// [`drifted_schema`]) when `drift` is set.
+    pub fn compile_with(schema: &[u8], drift: bool) -> Result<TimeShifter, String> {
         let text = std::str::from_utf8(schema).map_err(|e| e.to_string())?;
         let schema = Schema::parse_str(text).map_err(|e| e.to_string())?;
         Ok(TimeShifter {
-            root: compile(&schema, &mut Vec::new(), 0)?,
+            root: compile(&schema, &mut Vec::new(), 0, drift)?,
         })
     }
 
@@ -199,9 +227,12 @@ fn walk(
             }
             walk(b, role, buf, out, patch, first_jd)?;
         }
-        Node::Record(fields) => {
+        Node::Record(fields, append) => {
             for (n, r) in fields {
                 walk(n, *r, buf, out.as_deref_mut(), patch, first_jd)?;
+            }
+            if let Some(o) = out.as_deref_mut() {
+                o.extend_from_slice(append);
             }
         }
         Node::Array(item) => loop {
@@ -227,4 +258,31 @@ fn walk(
         },
     }
     Ok(())
+}
+
+/// A writer schema with the [`DRIFT_FIELD`] added at the end of the top-level record and
+/// of the `candidate` record, as a broker republishing packets with its own outputs would.
+pub fn drifted_schema(schema: &[u8]) -> Result<Vec<u8>, String> {
+    let mut v: serde_json::Value = serde_json::from_slice(schema).map_err(|e| e.to_string())?;
+    let field = |doc: &str| serde_json::json!({"name": DRIFT_FIELD, "type": ["null", "double"], "doc": doc});
+    let top = v["fields"]
+        .as_array_mut()
+        .ok_or("top level has no fields")?;
+    let cand = top
+        .iter_mut()
+        .find(|f| f["name"] == "candidate")
+        .ok_or("no candidate field")?;
+    cand["type"]["fields"]
+        .as_array_mut()
+        .ok_or("candidate is not an inline record")?
+        .push(field(
+            "synthetic candidate field (ateda gen --drift extra-fields)",
+        ));
+    v["fields"]
+        .as_array_mut()
+        .ok_or("top level has no fields")?
+        .push(field(
+            "synthetic top-level field (ateda gen --drift extra-fields)",
+        ));
+    serde_json::to_vec(&v).map_err(|e| e.to_string())
 }
