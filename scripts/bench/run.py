@@ -11,6 +11,9 @@ Times, on the same synthetic night made by `ateda gen` from the bundled packets:
   2. `ateda ingest` of the night as ztf_public_YYYYMMDD.tar.gz (streamed);
   3. `gzip -dc` of that tarball alone (the decompression floor);
   4. the Python fastavro + pyarrow baseline (scripts/bench/baseline_fastavro.py);
+  2b. `ateda ingest` of a drifted tarball of the same size (`ateda gen --drift
+      extra-fields`: about half the alerts carry a field the bundled schemas lack, so the
+      night has twice the writer schemas and the table evolves during the run);
   5. with --large: `ateda ingest` of a larger tarball, to show peak memory stays flat.
 Prints alerts/s, MB/s, peak RSS of each (from the kernel's rusage of that process alone)
 and the ratios. Before each timed run the page cache is flushed (`sync`), so no run pays
@@ -56,11 +59,13 @@ def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def gen(n: int, out: Path, tar: bool) -> Path:
+def gen(n: int, out: Path, tar: bool, drift: bool = False) -> Path:
     cmd = [str(ATEDA), "gen", "--n", str(n), "--night", NIGHT, "--out", str(out)]
     cmd += ["--templates", str(REPO / "tests" / "data" / "ztf")]
     if tar:
         cmd.append("--tar")
+    if drift:
+        cmd += ["--drift", "extra-fields"]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return out / f"ztf_public_{NIGHT}.tar.gz" if tar else out
 
@@ -124,6 +129,14 @@ def main() -> None:
         [str(ATEDA), "ingest", "--no-progress", "--lakehouse", str(work / "lh-tar"), str(tarball)]
     )
     row("ateda ingest (tar.gz stream)", args.n, tar_bytes, w, m)
+    drifted = gen(args.n, work / "drifted", tar=True, drift=True)
+    summary = work / "drifted-summary.json"
+    w, m = timed(
+        [str(ATEDA), "ingest", "--no-progress", "--lakehouse", str(work / "lh-drift")]
+        + ["--summary-json", str(summary), str(drifted)]
+    )
+    row("ateda ingest (tar.gz, drifted schemas)", args.n, du(drifted), w, m)
+    columns_added = json.loads(summary.read_text())["columns_added"]
     w, m = timed(["gzip", "-dc", str(tarball)])
     row("gzip -dc (tar.gz alone)", args.n, tar_bytes, w, m)
     base = REPO / "scripts" / "bench" / "baseline_fastavro.py"
@@ -154,6 +167,9 @@ def main() -> None:
         "tarball_vs_gzip_dc": round(t["alerts_per_s"] / g["alerts_per_s"], 2),
         "stamp_copy_vs_python_baseline": round(c["alerts_per_s"] / b["alerts_per_s"], 1),
         "write_floor_vs_python_baseline": round(f["alerts_per_s"] / b["alerts_per_s"], 1),
+        "drifted_vs_tarball": round(
+            by["ateda ingest (tar.gz, drifted schemas)"]["alerts_per_s"] / t["alerts_per_s"], 2
+        ),
     }
     print(f"\ndirectory ingest / python baseline: {ratios['directory_vs_python_baseline']}x")
     print(
@@ -169,6 +185,10 @@ def main() -> None:
         " (the ceiling for any ingest that writes its stamps on this disk)"
     )
     print(f"tarball ingest / gzip -dc rate:     {ratios['tarball_vs_gzip_dc'] * 100:.0f}%")
+    print(
+        f"drifted / plain tarball ingest:     {ratios['drifted_vs_tarball'] * 100:.0f}%"
+        f" (the drifted run evolved the table: {'; '.join(columns_added)})"
+    )
     if args.large:
         lg = by["ateda ingest (tar.gz stream, large)"]
         ratios["rss_large_vs_small"] = round(lg["peak_rss_mib"] / t["peak_rss_mib"], 2)
@@ -176,7 +196,8 @@ def main() -> None:
             f"peak RSS {args.n} vs {args.large} alerts:    {t['peak_rss_mib']} MiB vs "
             f"{lg['peak_rss_mib']} MiB ({ratios['rss_large_vs_small']}x)"
         )
-    (args.work / "results.json").write_text(json.dumps({"rows": rows, "ratios": ratios}, indent=2))
+    results = {"rows": rows, "ratios": ratios, "drifted_columns_added": columns_added}
+    (args.work / "results.json").write_text(json.dumps(results, indent=2))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
         os.sync()
