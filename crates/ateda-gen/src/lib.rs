@@ -6,6 +6,8 @@
 //! shifted so the alert falls inside the requested night (history shifted
 //! with it). Stamps and all other fields are the template's.
 
+#![deny(missing_docs)]
+
 mod transcode;
 
 use std::fs::File;

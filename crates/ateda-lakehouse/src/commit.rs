@@ -96,3 +96,78 @@ pub(crate) fn snapshot_with_token(table: &Table, token: &str) -> Option<i64> {
         })
         .map(|s| s.snapshot_id())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use ateda_schema::ztf::ZTF;
+
+    use super::snapshot_with_token;
+    use crate::{ledger_batch, BronzeTable, Lakehouse, LakehouseConfig, LedgerRow, COMMIT_TOKEN};
+
+    fn row(source: &str) -> LedgerRow {
+        LedgerRow {
+            run_id: "r".into(),
+            source: source.into(),
+            alerts: 1,
+            ingested: 1,
+            already_present: 0,
+            snapshot_id: None,
+            recorded_at_us: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_commit_carries_its_token_and_is_found_by_it() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(tmp.path().join("wh")).expect("warehouse");
+        let cfg = LakehouseConfig {
+            catalog: format!("sqlite:{}", tmp.path().join("catalog.db").display()),
+            warehouse: format!("file://{}", tmp.path().join("wh").display()),
+            props: HashMap::new(),
+            retry: Default::default(),
+        };
+        let lh = Lakehouse::open(&cfg, ZTF).await.expect("open");
+        let mut ids = Vec::new();
+        for (i, source) in ["a", "b"].iter().enumerate() {
+            let rows = [row(source)];
+            let id = lh
+                .append(
+                    BronzeTable::Ledger,
+                    |schema| ledger_batch(schema, &rows),
+                    &format!("t-{i}"),
+                    HashMap::new(),
+                )
+                .await
+                .expect("append")
+                .expect("a snapshot");
+            ids.push(id);
+        }
+        let table = lh.load(BronzeTable::Ledger).await.expect("load");
+        for id in &ids {
+            let snap = table.metadata().snapshot_by_id(*id).expect("snapshot");
+            let token = snap
+                .summary()
+                .additional_properties
+                .get(COMMIT_TOKEN)
+                .expect("token recorded")
+                .clone();
+            assert_eq!(snapshot_with_token(&table, &token), Some(*id));
+        }
+        assert_eq!(snapshot_with_token(&table, "no such token"), None);
+        // an empty append commits nothing
+        let none = lh
+            .append(
+                BronzeTable::Ledger,
+                |schema| ledger_batch(schema, &[]),
+                "t-empty",
+                HashMap::new(),
+            )
+            .await
+            .expect("append");
+        assert_eq!(none, None);
+        // the key scan of an empty alerts table finds nothing
+        assert!(lh.existing_keys(&[19_642]).await.expect("scan").is_empty());
+    }
+}
