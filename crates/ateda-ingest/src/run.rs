@@ -59,10 +59,13 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
     let quarantine = Bucket::open(&opts.quarantine)?;
     let registry = Arc::new(SchemaRegistry::new(lakehouse.clone(), live.clone()).await?);
     let stamp_root = cutouts.clone();
+    let survey = opts.survey;
     let ctx = RowContext {
         run_id: run_id.clone(),
         ingested_at_us,
-        stamp_location: Arc::new(move |night, key, kind| stamp_root.stamp(night, key, kind).into()),
+        stamp_location: Arc::new(move |night, key, kind| {
+            stamp_root.stamp(&survey, night, key, kind).into()
+        }),
     };
 
     let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Chunk>(opts.workers.max(1));

@@ -1,14 +1,18 @@
 //! Key layout: where a stamp and quarantined bytes live under their root.
 
+use ateda_schema::Survey;
 use sha2::{Digest, Sha256};
 
 use crate::Bucket;
 
-/// Key of a stamp object: `ztf/night=<YYYY-MM-DD>/<candid>/<kind>.fits.gz`.
-pub fn stamp_key(night: i32, candid: i64, kind: &str) -> String {
+/// Key of a stamp object: `<survey>/night=<YYYY-MM-DD>/<alert key>/<kind><suffix>`, e.g.
+/// `ztf/night=2023-10-18/2475433850015015001/science.fits.gz`.
+pub fn stamp_key(survey: &Survey, night: i32, key: i64, kind: &str) -> String {
     format!(
-        "ztf/night={}/{candid}/{kind}.fits.gz",
-        ateda_schema::format_day(night)
+        "{}/night={}/{key}/{kind}{}",
+        survey.name,
+        ateda_schema::format_day(night),
+        survey.stamp_suffix
     )
 }
 
@@ -24,10 +28,10 @@ pub struct StampRef {
 }
 
 impl Bucket {
-    /// The key and URI of a stamp (`kind`: `science`, `template` or `difference`) of
-    /// alert `candid` observed on `night` (days since 1970-01-01).
-    pub fn stamp(&self, night: i32, candid: i64, kind: &str) -> StampRef {
-        let key = stamp_key(night, candid, kind);
+    /// The key and URI of a stamp of a survey (`kind`: e.g. `science`) of the alert with
+    /// this key observed on `night` (days since 1970-01-01).
+    pub fn stamp(&self, survey: &Survey, night: i32, key: i64, kind: &str) -> StampRef {
+        let key = stamp_key(survey, night, key, kind);
         StampRef {
             uri: self.uri(&key),
             key,
@@ -52,15 +56,17 @@ pub fn quarantine_key(bytes: &[u8]) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
+    use ateda_schema::ztf::ZTF;
+
     use super::*;
 
     #[test]
     fn stamp_key_and_uri_come_together() {
         let dir = tempfile::tempdir().expect("tmp");
         let b = Bucket::open(&dir.path().display().to_string()).expect("open");
-        let s = b.stamp(19648, 42, "difference");
+        let s = b.stamp(&ZTF, 19648, 42, "difference");
         assert_eq!(s.key, "ztf/night=2023-10-18/42/difference.fits.gz");
-        assert_eq!(s.key, stamp_key(19648, 42, "difference"));
+        assert_eq!(s.key, stamp_key(&ZTF, 19648, 42, "difference"));
         assert_eq!(s.uri, format!("{}/{}", b.base_uri(), s.key));
         assert!(s.uri.starts_with("file:///"), "{}", s.uri);
         let (key, uri): (String, String) = s.clone().into();
@@ -70,7 +76,7 @@ mod tests {
     #[test]
     fn s3_stamp_uri_keeps_the_prefix() {
         let b = Bucket::open("s3://cutouts/ztf-prod/").expect("open");
-        let s = b.stamp(19648, 7, "science");
+        let s = b.stamp(&ZTF, 19648, 7, "science");
         assert_eq!(
             s.uri,
             "s3://cutouts/ztf-prod/ztf/night=2023-10-18/7/science.fits.gz"
