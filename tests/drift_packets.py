@@ -243,8 +243,8 @@ SUITE: dict[str, Callable[[Path], Drifted]] = {
 COLUMNS_ADDED: dict[str, list[str]] = {
     "top": ["add drift_top_score: double", "add drift_top_score_label: string"],
     "candidate": ["add candidate.drift_cand_real: float", "add candidate.drift_cand_count: long"],
-    "prv": ["add prv_candidates.drift_prv_index: int"],
-    "fp": ["add fp_hists.drift_fp_note: string"],
+    "prv": ["add prv_candidates.element.drift_prv_index: int"],
+    "fp": ["add fp_hists.element.drift_fp_note: string"],
     "nullable": [],
     "long": ["promote candidate.fid: int -> long"],
     "double": ["promote candidate.sgscore1: float -> double"],

@@ -56,6 +56,33 @@ fn s3_props() -> HashMap<String, String> {
 }
 
 impl LakehouseArgs {
+    /// The catalog configuration of an existing lakehouse, creating nothing (for
+    /// read-only commands); `None` when the embedded lakehouse has no catalog yet.
+    pub fn existing_config(&self) -> Result<Option<LakehouseConfig>> {
+        let dir = std::path::absolute(&self.lakehouse)
+            .with_context(|| format!("resolving {}", self.lakehouse.display()))?;
+        let catalog = match &self.catalog {
+            Some(c) => c.clone(),
+            None => {
+                let db = dir.join("catalog.db");
+                if !db.exists() {
+                    return Ok(None);
+                }
+                format!("sqlite:{}", db.display())
+            }
+        };
+        let warehouse = match &self.warehouse {
+            Some(w) => w.clone(),
+            None => format!("file://{}", dir.join("warehouse").display()),
+        };
+        Ok(Some(LakehouseConfig {
+            catalog,
+            warehouse,
+            props: s3_props(),
+            retry: RetryPolicy::with_budget(Duration::from_secs(self.catalog_retry_secs)),
+        }))
+    }
+
     /// The catalog configuration, and the embedded directory when one is used
     /// (`needs_dir`: the caller needs it for other defaults).
     pub fn config(&self, needs_dir: bool) -> Result<(LakehouseConfig, Option<PathBuf>)> {

@@ -67,9 +67,17 @@ async fn run_inner(args: SchemaArgs) -> Result<ExitCode> {
             let text = std::str::from_utf8(container.schema).context("schema is not UTF-8")?;
             let writer = parse_writer_schema(text)
                 .with_context(|| format!("writer schema of {}", file.display()))?;
-            let (cfg, _) = lakehouse.config(false)?;
-            let lh = Lakehouse::connect(&cfg, ZTF).await?;
-            let table = lh.alerts_schema_or_bootstrap().await?;
+            // Nothing is created: with no catalog yet, the diff is against the schema a new
+            // table would start with.
+            let table = match lakehouse.existing_config()? {
+                Some(cfg) => {
+                    Lakehouse::connect(&cfg, ZTF)
+                        .await?
+                        .alerts_schema_or_bootstrap()
+                        .await?
+                }
+                None => std::sync::Arc::new(ateda_schema::bootstrap_schema(&ZTF)?),
+            };
             let diff = diff_writer(&ZTF, &writer, &table);
             println!(
                 "{}: writer schema {} against bronze.{} schema {}",
@@ -94,7 +102,12 @@ async fn run_inner(args: SchemaArgs) -> Result<ExitCode> {
             })
         }
         SchemaCommand::History { lakehouse, json } => {
-            let (cfg, _) = lakehouse.config(false)?;
+            let Some(cfg) = lakehouse.existing_config()? else {
+                anyhow::bail!(
+                    "no lakehouse catalog at {}",
+                    lakehouse.lakehouse.join("catalog.db").display()
+                );
+            };
             let lh = Lakehouse::connect(&cfg, ZTF).await?;
             let history = lh.schema_history().await?;
             if json {

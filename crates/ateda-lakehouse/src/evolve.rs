@@ -48,6 +48,7 @@ fn add_column(change: &SchemaChange) -> Option<AddColumn> {
         name,
         field_type,
         doc,
+        ..
     } = change
     else {
         return None;

@@ -32,6 +32,9 @@ pub enum SchemaChange {
         /// Full name of the struct, list (of structs) or map (of structs) to add it to;
         /// `None` for the top level.
         parent: Option<String>,
+        /// Full Iceberg name of the new column (`prv_candidates.element.x`): how readers
+        /// name it, and how changes are reported.
+        path: String,
         /// Column name.
         name: String,
         /// Its type (field ids inside are placeholders; the table assigns fresh ones).
@@ -66,14 +69,8 @@ impl SchemaChange {
     pub fn describe(&self) -> String {
         match self {
             SchemaChange::AddColumn {
-                parent,
-                name,
-                field_type,
-                ..
-            } => match parent {
-                Some(p) => format!("add {p}.{name}: {}", short(field_type)),
-                None => format!("add {name}: {}", short(field_type)),
-            },
+                path, field_type, ..
+            } => format!("add {path}: {}", short(field_type)),
             SchemaChange::Promote { path, from, to } => format!("promote {path}: {from} -> {to}"),
             SchemaChange::MakeOptional { path } => format!("make {path} optional"),
         }
@@ -275,6 +272,7 @@ impl Walk<'_> {
                 let mut ids = Ids::after(0);
                 self.out.changes.push(SchemaChange::AddColumn {
                     parent: at.parent.clone(),
+                    path: at.name(&f.name),
                     name: f.name.clone(),
                     field_type: iceberg_type(&f.ty, &mut ids),
                     doc: f.doc.clone(),
@@ -404,6 +402,7 @@ fn missing_in(
         let Some(c) = current.field_by_name(&w.name) else {
             out.push(SchemaChange::AddColumn {
                 parent: parent.map(str::to_string),
+                path: name.clone(),
                 name: w.name.clone(),
                 field_type: (*w.field_type).clone(),
                 doc: w.doc.clone(),
@@ -463,6 +462,7 @@ pub fn apply_changes(
                 name,
                 field_type,
                 doc,
+                ..
             } => {
                 let parent_id = match parent {
                     None => None,
@@ -668,8 +668,8 @@ mod tests {
             adds,
             [
                 "add candidate.new_cand: double",
-                "add prv_candidates.new_prv: double",
-                "add fp_hists.new_fp: double",
+                "add prv_candidates.element.new_prv: double",
+                "add fp_hists.element.new_fp: double",
                 "add fink_score: double",
                 "add classes: map<string, struct<1 fields>>",
             ],
@@ -691,7 +691,7 @@ mod tests {
                 {"name": "p", "type": "float"}, {"name": "q", "type": "int"}]}}}));
         let d2 = diff(&v, &evolved);
         assert_eq!(d2.changes.len(), 1, "{d2:?}");
-        assert_eq!(d2.changes[0].describe(), "add classes.q: int");
+        assert_eq!(d2.changes[0].describe(), "add classes.value.q: int");
         let again =
             apply_changes(&evolved, &d2.changes, evolved.highest_field_id()).expect("apply");
         assert!(again.field_by_name("classes.value.q").is_some());
