@@ -194,7 +194,8 @@ impl<'a> Sink<'a> {
             if let Some(id) = snapshot {
                 self.live.snapshot_id.store(id, Ordering::Relaxed);
             }
-            tracing::info!(rows, snapshot = ?snapshot, ms = micros / 1000, "committed alerts");
+            let table = self.lakehouse.name(BronzeTable::Alerts);
+            tracing::info!(rows, snapshot = ?snapshot, ms = micros / 1000, "committed bronze.{table}");
         }
         self.pending_rows = 0;
         let last_snapshot = snapshot.or_else(|| {

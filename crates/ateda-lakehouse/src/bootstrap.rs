@@ -100,7 +100,7 @@ impl Lakehouse {
             tracing::info!(
                 table = name,
                 columns = additions.len(),
-                "adding bootstrap columns"
+                "evolving table schema (bootstrap columns)"
             );
             self.add_columns(&table, &additions).await?;
             Ok(Ok(()))
