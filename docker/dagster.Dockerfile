@@ -36,9 +36,11 @@ COPY dagster /opt/ateda/dagster
 RUN if [ -f /opt/ateda/dagster/pyproject.toml ]; then pip install --no-deps /opt/ateda/dagster; fi
 ENV PYTHONPATH=/opt/ateda/dagster
 
-# Parse the dbt project once (manifest for dagster-dbt; needs no database).
-RUN cd /opt/ateda/dbt \
- && dbt parse --target starrocks --profiles-dir /opt/ateda/dbt --project-dir /opt/ateda/dbt \
+# Prepare the dbt manifest once, the way dagster-dbt documents for images (`dbt deps` +
+# `dbt parse` of the DbtProject in dbt_project.py, StarRocks target; needs no database).
+RUN cd /opt/ateda \
+ && ATEDA_DBT_TARGET=starrocks dagster-dbt project prepare-and-package \
+      --file /opt/ateda/dagster/ateda_dagster/dbt_project.py \
  && chown -R 10001:10001 /opt/ateda/dbt /opt/dagster/home
 
 USER 10001:10001

@@ -96,6 +96,12 @@ def test_dagster_dockerfile():
         "COPY dagster/requirements.txt" in text and "pip install -r /tmp/requirements.txt" in text
     )
     assert "COPY dbt /opt/ateda/dbt" in text
+    # the manifest is prepared by dagster-dbt's own command, for the StarRocks target
+    assert re.search(
+        r"ATEDA_DBT_TARGET=starrocks dagster-dbt project prepare-and-package \\\n"
+        r"\s+--file /opt/ateda/dagster/ateda_dagster/dbt_project.py",
+        text,
+    )
     assert re.search(r"^USER 10001", text, re.M)
     # dbt-starrocks comes from the pinned requirements the image installs.
     reqs = (REPO / "dagster" / "requirements.txt").read_text()
