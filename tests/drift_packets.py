@@ -16,7 +16,7 @@ from pathlib import Path
 import fastavro
 
 from ateda_testlib import night_of_jd
-from bronze.readers import compare_record
+from bronze.readers import compare_record, read_packets
 
 CUTOUT_FIELDS_KIND = {
     "cutoutScience": "science",
@@ -48,11 +48,9 @@ class Drifted:
 
 
 def read(path: Path) -> tuple[list[dict], dict]:
-    """The records and writer schema (as JSON) of a real packet."""
-    with open(path, "rb") as fh:
-        reader = fastavro.reader(fh)
-        records = list(reader)
-        return records, copy.deepcopy(reader.writer_schema)
+    """The records and writer schema (as JSON, a copy to edit) of a real packet."""
+    records, schema = read_packets(path)
+    return records, copy.deepcopy(schema)
 
 
 def encode(records: list[dict], schema: dict) -> bytes:
@@ -287,6 +285,22 @@ def build_suite(templates: list[Path]) -> dict[str, Drifted]:
     """One drifted container per SUITE entry, each from its own real packet."""
     assert len(templates) >= len(SUITE)
     return {label: make(p) for (label, make), p in zip(SUITE.items(), templates, strict=False)}
+
+
+def expected_rows(
+    drifted: dict[str, Drifted], unchanged: list[Path]
+) -> dict[int, tuple[str, dict]]:
+    """candid -> (member name, record as written) of every packet that must land: the
+    drifted ones but the conflict, and the unchanged real packets."""
+    out = {}
+    for label, d in drifted.items():
+        if label != "conflict":
+            (rec,) = d.records
+            out[rec["candid"]] = (d.name, rec)
+    for p in unchanged:
+        (rec,), _ = read(p)
+        out[rec["candid"]] = (p.name, rec)
+    return out
 
 
 def stamps_of(rec: dict) -> dict[str, dict]:

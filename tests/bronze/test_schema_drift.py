@@ -23,7 +23,6 @@ from bronze.readers import (
     duckdb_connection,
     float32_fields,
     metadata_location,
-    read_packets,
     table_rows,
 )
 
@@ -61,15 +60,7 @@ class Night:
 
     def expected(self) -> dict[int, tuple[str, dict]]:
         """candid -> (member name, record as written) of every packet that must land."""
-        out = {}
-        for label, d in self.drifted.items():
-            if label != "conflict":
-                (rec,) = d.records
-                out[rec["candid"]] = (d.name, rec)
-        for p in self.unchanged:
-            (rec,), _ = read_packets(p)
-            out[rec["candid"]] = (p.name, rec)
-        return out
+        return dp.expected_rows(self.drifted, self.unchanged)
 
 
 @pytest.fixture(scope="module")

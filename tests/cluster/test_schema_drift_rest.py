@@ -15,7 +15,7 @@ import drift_packets as dp
 import pytest
 from pyiceberg.types import DoubleType, FloatType, IntegerType, LongType, StringType
 
-from bronze.readers import float32_fields, read_packets
+from bronze.readers import float32_fields
 from cluster.helpers import Cluster, Run, ingest_cmd, run_ingest
 
 
@@ -142,14 +142,7 @@ def test_rest_every_value_read_back(cluster, rest_night):
     arrow = cluster.catalog(rest_night.warehouse).load_table("bronze.alerts").scan().to_arrow()
     f32 = float32_fields(arrow.schema)
     rows = {r["candid"]: r for r in arrow.to_pylist()}
-    expected = {}
-    for label, d in rest_night.drifted.items():
-        if label != "conflict":
-            (rec,) = d.records
-            expected[rec["candid"]] = (d.name, rec)
-    for p in rest_night.unchanged:
-        (rec,), _ = read_packets(p)
-        expected[rec["candid"]] = (p.name, rec)
+    expected = dp.expected_rows(rest_night.drifted, rest_night.unchanged)
     assert set(rows) == set(expected) and len(rows) == 11
     for candid, (name, packet) in expected.items():
         rec = dict(packet)

@@ -56,64 +56,45 @@ fn s3_props() -> HashMap<String, String> {
 }
 
 impl LakehouseArgs {
+    /// The configuration for an embedded directory `dir` (where a URI was not given).
+    fn build(&self, dir: &Path) -> LakehouseConfig {
+        LakehouseConfig {
+            catalog: self
+                .catalog
+                .clone()
+                .unwrap_or_else(|| format!("sqlite:{}", dir.join("catalog.db").display())),
+            warehouse: self
+                .warehouse
+                .clone()
+                .unwrap_or_else(|| format!("file://{}", dir.join("warehouse").display())),
+            props: s3_props(),
+            retry: RetryPolicy::with_budget(Duration::from_secs(self.catalog_retry_secs)),
+        }
+    }
+
     /// The catalog configuration of an existing lakehouse, creating nothing (for
     /// read-only commands); `None` when the embedded lakehouse has no catalog yet.
     pub fn existing_config(&self) -> Result<Option<LakehouseConfig>> {
         let dir = std::path::absolute(&self.lakehouse)
             .with_context(|| format!("resolving {}", self.lakehouse.display()))?;
-        let catalog = match &self.catalog {
-            Some(c) => c.clone(),
-            None => {
-                let db = dir.join("catalog.db");
-                if !db.exists() {
-                    return Ok(None);
-                }
-                format!("sqlite:{}", db.display())
-            }
-        };
-        let warehouse = match &self.warehouse {
-            Some(w) => w.clone(),
-            None => format!("file://{}", dir.join("warehouse").display()),
-        };
-        Ok(Some(LakehouseConfig {
-            catalog,
-            warehouse,
-            props: s3_props(),
-            retry: RetryPolicy::with_budget(Duration::from_secs(self.catalog_retry_secs)),
-        }))
+        if self.catalog.is_none() && !dir.join("catalog.db").exists() {
+            return Ok(None);
+        }
+        Ok(Some(self.build(&dir)))
     }
 
     /// The catalog configuration, and the embedded directory when one is used
-    /// (`needs_dir`: the caller needs it for other defaults).
+    /// (`needs_dir`: the caller needs it for other defaults). Creates the directory and
+    /// its warehouse when they are used.
     pub fn config(&self, needs_dir: bool) -> Result<(LakehouseConfig, Option<PathBuf>)> {
-        let needs_dir = needs_dir || self.catalog.is_none() || self.warehouse.is_none();
-        let dir = if needs_dir {
-            Some(absolute(&self.lakehouse)?)
-        } else {
-            None
-        };
-        let under = |sub: &str| dir.as_ref().map(|d| d.join(sub));
-        let catalog = match &self.catalog {
-            Some(c) => c.clone(),
-            None => format!(
-                "sqlite:{}",
-                under("catalog.db").unwrap_or_default().display()
-            ),
-        };
-        let warehouse = match &self.warehouse {
-            Some(w) => w.clone(),
-            None => {
-                let w = under("warehouse").unwrap_or_default();
-                std::fs::create_dir_all(&w).with_context(|| format!("creating {}", w.display()))?;
-                format!("file://{}", w.display())
-            }
-        };
-        let cfg = LakehouseConfig {
-            catalog,
-            warehouse,
-            props: s3_props(),
-            retry: RetryPolicy::with_budget(Duration::from_secs(self.catalog_retry_secs)),
-        };
-        Ok((cfg, dir))
+        if !(needs_dir || self.catalog.is_none() || self.warehouse.is_none()) {
+            return Ok((self.build(Path::new("")), None));
+        }
+        let dir = absolute(&self.lakehouse)?;
+        if self.warehouse.is_none() {
+            let w = dir.join("warehouse");
+            std::fs::create_dir_all(&w).with_context(|| format!("creating {}", w.display()))?;
+        }
+        Ok((self.build(&dir), Some(dir)))
     }
 }

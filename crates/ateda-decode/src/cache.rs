@@ -83,13 +83,23 @@ impl SchemaCache {
                 return Resolution::Ready(resolved.clone());
             }
         }
-        let entry = self.entries.entry(raw.to_vec()).or_insert_with(|| Entry {
-            parsed: std::str::from_utf8(raw)
+        // Look up by slice first: copying the 25 KB key is only for a schema seen anew.
+        if !self.entries.contains_key(raw) {
+            let parsed = std::str::from_utf8(raw)
                 .map_err(|e| format!("schema is not UTF-8: {e}"))
                 .and_then(|text| parse_writer_schema(text).map_err(|e| e.to_string()))
-                .map(Arc::new),
-            by_table: HashMap::new(),
-        });
+                .map(Arc::new);
+            self.entries.insert(
+                raw.to_vec(),
+                Entry {
+                    parsed,
+                    by_table: HashMap::new(),
+                },
+            );
+        }
+        let Some(entry) = self.entries.get_mut(raw) else {
+            return Resolution::Rejected("writer schema cache lost an entry".into());
+        };
         let writer = match &entry.parsed {
             Ok(w) => w.clone(),
             Err(e) => return Resolution::Rejected(e.clone()),

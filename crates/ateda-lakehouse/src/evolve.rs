@@ -163,8 +163,10 @@ impl Lakehouse {
         let mut previous: Option<&Arc<Schema>> = None;
         for s in schemas {
             let mut changes = Vec::new();
+            let names = names_by_id(s);
             if let Some(p) = previous {
-                for (id, name) in names_by_id(s) {
+                for (id, name) in &names {
+                    let (id, name) = (*id, name);
                     match p.field_by_id(id) {
                         None => changes.push(format!("add {name}")),
                         Some(old) => {
@@ -188,7 +190,7 @@ impl Lakehouse {
             }
             out.push(SchemaVersion {
                 schema_id: s.schema_id(),
-                columns: names_by_id(s).len(),
+                columns: names.len(),
                 current: s.schema_id() == meta.current_schema_id(),
                 changes,
             });

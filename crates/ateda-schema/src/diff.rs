@@ -292,17 +292,8 @@ impl Walk<'_> {
         match (&w.shape, &*t.field_type) {
             (Shape::Prim(p), Type::Primitive(tp)) => {
                 let wp = iceberg_primitive(*p);
-                let fits = wp == *tp
-                    || matches!(
-                        (&wp, tp),
-                        (PrimitiveType::Int, PrimitiveType::Long)
-                            | (PrimitiveType::Float, PrimitiveType::Double)
-                    );
-                let widen = matches!(
-                    (&wp, tp),
-                    (PrimitiveType::Long, PrimitiveType::Int)
-                        | (PrimitiveType::Double, PrimitiveType::Float)
-                );
+                let fits = wp == *tp || widens(&wp, tp);
+                let widen = widens(tp, &wp);
                 if widen {
                     self.out.changes.push(SchemaChange::Promote {
                         path: name.to_string(),
@@ -374,20 +365,22 @@ pub fn missing_columns(wanted: &Schema, current: &Schema) -> Result<Vec<SchemaCh
     Ok(out)
 }
 
+/// The Iceberg-legal primitive promotions bronze makes: `from` widens to `to`. The one
+/// home of the rule, for writer diffs and bootstrap checks alike.
+pub fn widens(from: &PrimitiveType, to: &PrimitiveType) -> bool {
+    matches!(
+        (from, to),
+        (PrimitiveType::Int, PrimitiveType::Long) | (PrimitiveType::Float, PrimitiveType::Double)
+    )
+}
+
 /// Whether a table type `current` holds values of type `wanted`: the same, or a legal
 /// widening of it (a column promoted since).
 fn holds(wanted: &Type, current: &Type) -> bool {
-    wanted == current
-        || matches!(
-            (wanted, current),
-            (
-                Type::Primitive(PrimitiveType::Int),
-                Type::Primitive(PrimitiveType::Long)
-            ) | (
-                Type::Primitive(PrimitiveType::Float),
-                Type::Primitive(PrimitiveType::Double)
-            )
-        )
+    match (wanted, current) {
+        (Type::Primitive(w), Type::Primitive(c)) => w == c || widens(w, c),
+        _ => wanted == current,
+    }
 }
 
 fn missing_in(
@@ -569,18 +562,15 @@ impl Rebuild {
                     .unwrap_or_else(|| p.clone()),
             ),
             Type::Struct(s) => Type::Struct(StructType::new(self.fields(s.fields(), Some(f.id)))),
-            Type::List(l) => Type::List(ListType::new(self.element(&l.element_field))),
+            // A list element or map value: its struct fields take additions keyed by its
+            // own id, as any field's do.
+            Type::List(l) => Type::List(ListType::new(self.field(&l.element_field))),
             Type::Map(m) => Type::Map(MapType::new(
                 m.key_field.clone(),
-                self.element(&m.value_field),
+                self.field(&m.value_field),
             )),
         });
         g.into()
-    }
-
-    /// A list element or map value: its struct fields take additions keyed by its own id.
-    fn element(&self, e: &NestedFieldRef) -> NestedFieldRef {
-        self.field(e)
     }
 }
 
