@@ -84,6 +84,23 @@ def test_template_with_helm4(tools):
     assert {d["kind"] for d in load_docs(proc.stdout)} >= {"CronJob", "Job"}
 
 
+@pytest.mark.parametrize(
+    ("args", "cronjob"),
+    [
+        ([], True),  # the chart alone: the CronJob ingests
+        (["--set", "dagster.orchestrates=true"], False),
+        (["--set", "dagster.orchestrates=false"], True),
+        (["--set", "cronjob.enabled=false"], False),
+        (["--set", "dagster.orchestrates=true", "--set", "cronjob.enabled=false"], False),
+    ],
+)
+def test_one_orchestrator_per_night(tools, args, cronjob):
+    """cronjob.enabled defaults from dagster.orchestrates: never both."""
+    for env in ENV_VALUES.values():
+        docs = render(tools, *env, *args)
+        assert bool(by_kind(docs, "CronJob")) is cronjob, args
+
+
 @pytest.mark.parametrize("values", VALUES)
 def test_security_context(tools, values):
     docs = render(tools, *VALUES[values])
@@ -294,6 +311,10 @@ def _schema() -> dict:
         (["--set", "ingest.commitEvery=many"], "commitEvery"),
         (["--set", "job.enabled=true"], "job.night"),
         (["--set", "job.enabled=true", "--set", "job.night=2023-10-12"], "job.night"),
+        (
+            ["--set", "dagster.orchestrates=true", "--set", "cronjob.enabled=true"],
+            "two orchestrators",
+        ),
     ],
 )
 def test_bad_values_are_rejected(tools, args, message):

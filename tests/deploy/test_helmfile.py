@@ -100,8 +100,62 @@ def test_secrets_by_environment(rendered):
         assert not secrets  # pre-created in the large environment
 
 
-def test_ateda_release_uses_environment_values(rendered):
+def render_without_dagster(tools, env: str) -> list[dict]:
+    """The local releases of an environment that does not deploy Dagster."""
+    proc = tools.run(
+        *tools.helmfile_cmd(
+            env,
+            "--state-values-set",
+            "dagster.enabled=false",
+            "--selector",
+            "chart-source=local",
+            "template",
+            "--skip-deps",
+        )
+    )
+    return load_docs(proc.stdout)
+
+
+def enabled_releases(tools, env: str, *extra: str) -> dict[str, bool]:
+    """Release name -> enabled, from `helmfile list` (offline: --skip-charts)."""
+    proc = tools.run(*tools.helmfile_cmd(env, *extra, "list", "--skip-charts"))
+    lines = [line.split() for line in proc.stdout.splitlines() if line.strip()]
+    header = lines[0]
+    col = header.index("ENABLED")
+    return {row[0]: row[col] == "true" for row in lines[1:]}
+
+
+def test_one_orchestrator_per_night_with_dagster(rendered, tools):
+    """Where the release set deploys Dagster (both environments; `large` is production),
+    Dagster's landing sensor ingests the nights: the ateda release renders no CronJob."""
     env, docs = rendered
+    assert enabled_releases(tools, env)["dagster"] is True
+    ateda = [
+        d
+        for d in docs
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/instance") == "ateda"
+    ]
+    assert ateda, "the ateda release rendered nothing"
+    assert not [d for d in docs if d["kind"] == "CronJob"], env
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_cronjob_ingests_without_dagster(tools, env):
+    """dagster.enabled: false in the environment: no Dagster release, and the chart's
+    CronJob is the one orchestrator."""
+    assert (
+        enabled_releases(tools, env, "--state-values-set", "dagster.enabled=false")["dagster"]
+        is False
+    )
+    docs = render_without_dagster(tools, env)
+    (cron,) = [d for d in docs if d["kind"] == "CronJob"]
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert cron["spec"]["suspend"] is (env == "kind")  # Kind: started by hand
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_ateda_release_uses_environment_values(tools, env):
+    docs = render_without_dagster(tools, env)
     cron = next(d for d in docs if d["kind"] == "CronJob")
     ingest = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert ingest["image"] == (

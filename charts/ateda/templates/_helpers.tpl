@@ -305,3 +305,19 @@ podFailurePolicy:
 template:
   {{- include "ateda.podTemplate" . | nindent 2 }}
 {{- end }}
+
+{{/*
+Whether the CronJob is rendered ("true"/"false"): cronjob.enabled, or when it is null, exactly
+when Dagster does not orchestrate the nights. Both at once would ingest every night twice.
+*/}}
+{{- define "ateda.cronjobEnabled" -}}
+{{- $enabled := .Values.cronjob.enabled -}}
+{{- $dagster := .Values.dagster.orchestrates -}}
+{{- if kindIs "invalid" $enabled -}}
+{{- (not $dagster) | toString -}}
+{{- else if and $enabled $dagster -}}
+{{- fail "cronjob.enabled=true with dagster.orchestrates=true: two orchestrators would ingest the same night (leave cronjob.enabled null, or set it false)" -}}
+{{- else -}}
+{{- $enabled | toString -}}
+{{- end -}}
+{{- end }}
