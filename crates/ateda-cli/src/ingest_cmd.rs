@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use ateda_decode::Limits;
 use ateda_ingest::defaults;
 use ateda_ingest::{IngestOptions, Live, Summary};
 use ateda_schema::ztf::ZTF;
@@ -55,6 +56,51 @@ pub struct IngestArgs {
     /// sees the final values of a short job.
     #[arg(long, default_value_t = 0)]
     metrics_hold: u64,
+    /// Caps on hostile input (docs/bronze-contract.md, "Caps on hostile input").
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Caps on hostile input; the defaults fit every real packet with a wide margin.
+#[derive(Args, Debug)]
+pub struct LimitArgs {
+    /// Largest member (tarball member or .avro file) read, in bytes; a larger one is
+    /// quarantined with its first --keep-bytes, its size and sha256.
+    #[arg(long, default_value_t = Limits::DEFAULT.max_member_bytes)]
+    max_member_bytes: u64,
+    /// Bytes of an oversized or unreadable member kept in quarantine.
+    #[arg(long, default_value_t = Limits::DEFAULT.keep_bytes)]
+    keep_bytes: u64,
+    /// Total inflated size of one container's deflate blocks, in bytes.
+    #[arg(long, default_value_t = Limits::DEFAULT.max_inflated_bytes)]
+    max_inflated_bytes: u64,
+    /// Items of one array (or entries of one map) in a packet.
+    #[arg(long, default_value_t = Limits::DEFAULT.max_array_items)]
+    max_array_items: u64,
+    /// Values of one member that take no input bytes (null-typed values, records,
+    /// fields the writer lacks).
+    #[arg(long, default_value_t = Limits::DEFAULT.max_zero_width_values)]
+    max_zero_width_values: u64,
+    /// Data blocks in one Avro container.
+    #[arg(long, default_value_t = Limits::DEFAULT.max_blocks)]
+    max_blocks: u64,
+    /// Distinct writer schemas kept resolved per decode worker.
+    #[arg(long, default_value_t = Limits::DEFAULT.max_cached_schemas)]
+    max_cached_schemas: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_member_bytes: self.max_member_bytes,
+            keep_bytes: self.keep_bytes,
+            max_inflated_bytes: self.max_inflated_bytes,
+            max_array_items: self.max_array_items,
+            max_zero_width_values: self.max_zero_width_values,
+            max_blocks: self.max_blocks,
+            max_cached_schemas: self.max_cached_schemas,
+        }
+    }
 }
 
 fn options(args: &IngestArgs) -> Result<IngestOptions> {
@@ -86,6 +132,7 @@ fn options(args: &IngestArgs) -> Result<IngestOptions> {
         chunk_alerts: args.chunk,
         workers,
         upload_concurrency: args.uploads,
+        limits: args.limits.limits(),
     })
 }
 

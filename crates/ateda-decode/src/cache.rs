@@ -50,7 +50,10 @@ struct Entry {
     by_table: HashMap<i32, Resolution>,
 }
 
-/// Resolutions keyed by the raw writer-schema bytes and the table schema id.
+/// Resolutions keyed by the raw writer-schema bytes and the table schema id. Bounded:
+/// when it holds [`crate::Limits::max_cached_schemas`] writer schemas and meets another,
+/// it is cleared (a night's packets share a handful of schemas; hostile input with a
+/// new schema per packet only costs re-resolving, never unbounded memory).
 #[derive(Default)]
 pub struct SchemaCache {
     entries: HashMap<Vec<u8>, Entry>,
@@ -60,7 +63,7 @@ pub struct SchemaCache {
 }
 
 impl SchemaCache {
-    /// Number of distinct writer schemas seen.
+    /// Number of distinct writer schemas held (at most the cap).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -85,6 +88,9 @@ impl SchemaCache {
         }
         // Look up by slice first: copying the 25 KB key is only for a schema seen anew.
         if !self.entries.contains_key(raw) {
+            if self.entries.len() >= crate::limits::current().max_cached_schemas.max(1) {
+                self.entries.clear();
+            }
             let parsed = std::str::from_utf8(raw)
                 .map_err(|e| format!("schema is not UTF-8: {e}"))
                 .and_then(|text| parse_writer_schema(text).map_err(|e| e.to_string()))
@@ -193,4 +199,44 @@ fn resolve(
         top,
         absent_top,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::{with_limits, Limits};
+    use ateda_schema::ztf::ZTF;
+
+    #[test]
+    fn cache_holds_at_most_the_cap() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ztf/v4");
+        let packet = std::fs::read_dir(&dir)
+            .expect("test data")
+            .map(|e| e.expect("entry").path())
+            .min()
+            .expect("a packet");
+        let bytes = std::fs::read(packet).expect("read");
+        let container = crate::ocf::parse_container(&bytes).expect("container");
+        let table = TableSchema::new(Arc::new(
+            ateda_schema::bootstrap_schema(&ZTF).expect("schema"),
+        ))
+        .expect("table");
+        let layout = Layout::new(&ZTF, &table.arrow).expect("layout");
+        let caps = Limits {
+            max_cached_schemas: 8,
+            ..Limits::DEFAULT
+        };
+        with_limits(caps, || {
+            let mut cache = SchemaCache::default();
+            for i in 0..40 {
+                // distinct raw texts of one schema (trailing blanks): each a new entry
+                let mut raw = container.schema.to_vec();
+                raw.extend(std::iter::repeat_n(b' ', i));
+                let r = cache.resolve(&raw, &ZTF, &table, &layout);
+                assert!(matches!(r, Resolution::Ready(_)), "{r:?}");
+                assert!(cache.len() <= 8, "{} schemas held", cache.len());
+            }
+            assert!(!cache.is_empty());
+        });
+    }
 }

@@ -15,6 +15,7 @@ pub mod builder;
 pub mod cache;
 pub mod columns;
 pub mod layout;
+pub mod limits;
 pub mod ocf;
 pub mod primitives;
 pub mod resolve;
@@ -23,6 +24,7 @@ pub mod table;
 
 pub use builder::{Added, AlertBatch, AlertBatchBuilder, AlertStamps, RowContext, StampLocation};
 pub use cache::SchemaCache;
+pub use limits::Limits;
 pub use stamps::Stamp;
 pub use table::TableSchema;
 
@@ -45,6 +47,9 @@ pub enum DecodeError {
     /// The writer schema cannot be mapped onto the bronze table.
     #[error("writer schema not supported: {0}")]
     Schema(String),
+    /// The input exceeds a cap on hostile input ([`limits::Limits`]).
+    #[error("over a cap: {0}")]
+    Limit(String),
     /// Building Arrow arrays failed.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 
+use crate::limits::{self, Limits};
 use crate::primitives::{read_bytes, read_long};
 use crate::DecodeError;
 
@@ -29,8 +30,21 @@ pub struct Block<'a> {
     pub data: Cow<'a, [u8]>,
 }
 
-/// Parses a complete Object Container File held in memory.
+/// Parses a complete Object Container File held in memory, under the caps in force
+/// ([`limits::current`]); starts the member's budget of decoded values.
 pub fn parse_container(bytes: &[u8]) -> Result<Container<'_>, DecodeError> {
+    let caps = limits::current();
+    limits::begin_member(&caps);
+    parse_container_with(bytes, &caps)
+}
+
+/// Parses a container under explicit caps: at most `max_blocks` blocks, and at most
+/// `max_inflated_bytes` for all its deflate blocks inflated together (a deflate bomb is
+/// stopped at the cap, never inflated whole).
+pub fn parse_container_with<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+) -> Result<Container<'a>, DecodeError> {
     if bytes.len() < 4 || &bytes[..4] != MAGIC {
         return Err(DecodeError::NotAvro);
     }
@@ -65,7 +79,14 @@ pub fn parse_container(bytes: &[u8]) -> Result<Container<'_>, DecodeError> {
     let (sync, rest) = buf.split_at(16);
     buf = rest;
     let mut blocks = Vec::new();
+    let mut inflated_left = limits.max_inflated_bytes;
     while !buf.is_empty() {
+        if blocks.len() as u64 >= limits.max_blocks {
+            return Err(DecodeError::Limit(format!(
+                "more than {} blocks in one container (--max-blocks)",
+                limits.max_blocks
+            )));
+        }
         let count = read_long(&mut buf)?;
         let size = read_long(&mut buf)?;
         if count < 0 || size < 0 {
@@ -73,8 +94,8 @@ pub fn parse_container(bytes: &[u8]) -> Result<Container<'_>, DecodeError> {
                 "negative block count {count} or size {size}"
             )));
         }
-        let size = size as usize;
-        if buf.len() < size + 16 {
+        let size = usize::try_from(size).map_err(|_| DecodeError::Truncated)?;
+        if buf.len() < size.saturating_add(16) {
             return Err(DecodeError::Truncated);
         }
         let (data, rest) = buf.split_at(size);
@@ -88,10 +109,8 @@ pub fn parse_container(bytes: &[u8]) -> Result<Container<'_>, DecodeError> {
         let data = match codec {
             b"null" => Cow::Borrowed(data),
             b"deflate" => {
-                let mut out = Vec::with_capacity(size * 4);
-                flate2::read::DeflateDecoder::new(data)
-                    .read_to_end(&mut out)
-                    .map_err(|e| DecodeError::Header(format!("deflate block: {e}")))?;
+                let out = inflate(data, inflated_left, limits.max_inflated_bytes)?;
+                inflated_left -= out.len() as u64;
                 Cow::Owned(out)
             }
             other => {
@@ -107,4 +126,123 @@ pub fn parse_container(bytes: &[u8]) -> Result<Container<'_>, DecodeError> {
         });
     }
     Ok(Container { schema, blocks })
+}
+
+/// Inflates one deflate block, failing as soon as it would exceed `left` bytes (of the
+/// container's `cap`): the output never grows past the cap.
+fn inflate(data: &[u8], left: u64, cap: u64) -> Result<Vec<u8>, DecodeError> {
+    // Real blocks inflate little (stamps are gzipped already): start small, grow as needed.
+    let mut out = Vec::with_capacity(data.len().saturating_mul(2).min(left as usize));
+    flate2::read::DeflateDecoder::new(data)
+        .take(left.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| DecodeError::Header(format!("deflate block: {e}")))?;
+    if out.len() as u64 > left {
+        return Err(DecodeError::Limit(format!(
+            "deflate blocks inflate to more than {cap} bytes (--max-inflated-bytes)"
+        )));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn long(v: i64) -> Vec<u8> {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        let mut out = Vec::new();
+        loop {
+            let b = (z & 0x7f) as u8;
+            z >>= 7;
+            if z == 0 {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    fn bytes(b: &[u8]) -> Vec<u8> {
+        let mut out = long(b.len() as i64);
+        out.extend_from_slice(b);
+        out
+    }
+
+    /// A container of `blocks` (count, raw data), compressed with `codec`.
+    fn container(codec: &str, blocks: &[(i64, Vec<u8>)]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend(long(2));
+        out.extend(bytes(b"avro.schema"));
+        out.extend(bytes(br#""null""#));
+        out.extend(bytes(b"avro.codec"));
+        out.extend(bytes(codec.as_bytes()));
+        out.extend(long(0));
+        let sync = [7u8; 16];
+        out.extend(sync);
+        for (count, data) in blocks {
+            let data = if codec == "deflate" {
+                let mut e =
+                    flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+                e.write_all(data).expect("deflate");
+                e.finish().expect("deflate")
+            } else {
+                data.clone()
+            };
+            out.extend(long(*count));
+            out.extend(bytes(&data));
+            out.extend(sync);
+        }
+        out
+    }
+
+    #[test]
+    fn deflate_bomb_stops_at_the_cap() {
+        // 64 MiB of zeros deflate to ~64 KB: a bomb under a 1 MiB cap.
+        let bomb = container("deflate", &[(1, vec![0u8; 64 << 20])]);
+        assert!(bomb.len() < 200_000, "{}", bomb.len());
+        let limits = Limits {
+            max_inflated_bytes: 1 << 20,
+            ..Limits::DEFAULT
+        };
+        let err = parse_container_with(&bomb, &limits).expect_err("capped");
+        assert!(matches!(err, DecodeError::Limit(_)), "{err}");
+        assert!(err.to_string().contains("--max-inflated-bytes"), "{err}");
+        // the cap is on the container: two blocks of 600 KiB exceed 1 MiB together
+        let two = container("deflate", &[(1, vec![1u8; 600 << 10]), (1, vec![2u8; 600 << 10])]);
+        assert!(parse_container_with(&two, &limits).is_err());
+        let one = container("deflate", &[(1, vec![1u8; 600 << 10])]);
+        let c = parse_container_with(&one, &limits).expect("under the cap");
+        assert_eq!(c.blocks[0].data.len(), 600 << 10);
+    }
+
+    #[test]
+    fn block_count_is_capped() {
+        let many = container("null", &vec![(0, Vec::new()); 50]);
+        let limits = Limits {
+            max_blocks: 10,
+            ..Limits::DEFAULT
+        };
+        let err = parse_container_with(&many, &limits).expect_err("capped");
+        assert!(err.to_string().contains("--max-blocks"), "{err}");
+        assert_eq!(
+            parse_container_with(&many, &Limits::DEFAULT)
+                .expect("fine")
+                .blocks
+                .len(),
+            50
+        );
+    }
+
+    #[test]
+    fn absurd_block_size_is_truncation_not_overflow() {
+        let mut c = container("null", &[]);
+        c.extend(long(1));
+        c.extend(long(i64::MAX));
+        assert!(matches!(
+            parse_container(&c),
+            Err(DecodeError::Truncated)
+        ));
+    }
 }

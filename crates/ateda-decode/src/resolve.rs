@@ -12,6 +12,7 @@ use arrow_schema::{DataType, Fields, TimeUnit};
 use ateda_schema::avro::Names;
 
 use crate::columns::Col;
+use crate::limits;
 use crate::primitives::{read_bytes, read_fixed, read_int, read_long};
 use crate::DecodeError;
 
@@ -205,6 +206,7 @@ fn compile_skip(writer: &Schema, names: &mut Names, path: &str) -> Result<Op, De
 pub fn decode(op: &Op, buf: &mut &[u8], col: Option<&mut Col>) -> Result<(), DecodeError> {
     match op {
         Op::Null => {
+            limits::spend_zero_width(1)?;
             if let Some(c) = col {
                 c.push_null();
             }
@@ -333,6 +335,8 @@ pub fn decode(op: &Op, buf: &mut &[u8], col: Option<&mut Col>) -> Result<(), Dec
         },
         Op::Record(fields, missing) => match col {
             Some(Col::Struct(children, v)) => {
+                // The record itself and the fields the writer lacks take no input bytes.
+                limits::spend_zero_width(1 + missing.len() as u64)?;
                 for (op, idx) in fields {
                     let target = match idx {
                         Some(i) => children.get_mut(*i),
@@ -376,11 +380,15 @@ fn fits(ok: bool) -> Result<(), DecodeError> {
     }
 }
 
-/// Reads Avro array/map blocks, calling `item` once per element.
+/// Reads Avro array/map blocks, calling `item` once per element. One array (or map)
+/// holds at most the member's item cap ([`crate::Limits::max_array_items`]); a count over
+/// it is rejected before any item is decoded.
 pub fn decode_blocks(
     buf: &mut &[u8],
     mut item: impl FnMut(&mut &[u8]) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
+    let cap = limits::array_items_cap();
+    let mut total = 0u64;
     loop {
         let count = read_long(buf)?;
         if count == 0 {
@@ -392,6 +400,12 @@ pub fn decode_blocks(
         } else {
             count as u64
         };
+        total = total.saturating_add(count);
+        if total > cap {
+            return Err(DecodeError::Limit(format!(
+                "an array or map of more than {cap} items (--max-array-items)"
+            )));
+        }
         // Each element takes at least one byte unless it is null/empty record:
         // bound the loop by the remaining input to reject absurd counts fast.
         if count > (buf.len() as u64).saturating_mul(8) + 1024 {
@@ -402,5 +416,87 @@ pub fn decode_blocks(
         for _ in 0..count {
             item(buf)?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::{begin_member, with_limits, Limits};
+    use arrow_schema::Field;
+    use std::sync::Arc;
+
+    fn long(v: i64) -> Vec<u8> {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        let mut out = Vec::new();
+        loop {
+            let b = (z & 0x7f) as u8;
+            z >>= 7;
+            if z == 0 {
+                out.push(b);
+                return out;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    fn run(op: &Op, target: &DataType, input: &[u8], limits: Limits) -> Result<(), DecodeError> {
+        with_limits(limits, || {
+            begin_member(&limits);
+            let mut col = Col::for_type(target)?;
+            let mut buf = input;
+            decode(op, &mut buf, Some(&mut col))
+        })
+    }
+
+    fn nulls_list() -> (Op, DataType) {
+        let target = DataType::List(Arc::new(Field::new("element", DataType::Float64, true)));
+        (Op::Array(Box::new(Op::Null)), target)
+    }
+
+    #[test]
+    fn array_of_millions_of_nulls_is_rejected_at_once() {
+        let (op, target) = nulls_list();
+        // one 5-byte block announcing 2^31 items that take no bytes
+        let mut input = long(1 << 31);
+        input.extend(long(0));
+        let started = std::time::Instant::now();
+        let err = run(&op, &target, &input, Limits::DEFAULT).expect_err("capped");
+        assert!(matches!(err, DecodeError::Limit(_)), "{err}");
+        assert!(err.to_string().contains("--max-array-items"), "{err}");
+        assert!(started.elapsed().as_secs() < 1);
+        // the cap counts items over all blocks of one array
+        let mut blocks = Vec::new();
+        for _ in 0..3 {
+            blocks.extend(long(40));
+        }
+        blocks.extend(long(0));
+        let small = Limits {
+            max_array_items: 100,
+            ..Limits::DEFAULT
+        };
+        assert!(run(&op, &target, &blocks, small).is_err());
+        let mut two = long(40);
+        two.extend(long(40));
+        two.extend(long(0));
+        assert!(run(&op, &target, &two, small).is_ok());
+    }
+
+    #[test]
+    fn zero_width_values_are_budgeted_per_member() {
+        let (op, target) = nulls_list();
+        let mut input = long(1000);
+        input.extend(long(0));
+        let tight = Limits {
+            max_zero_width_values: 999,
+            ..Limits::DEFAULT
+        };
+        let err = run(&op, &target, &input, tight).expect_err("capped");
+        assert!(err.to_string().contains("--max-zero-width-values"), "{err}");
+        let enough = Limits {
+            max_zero_width_values: 1000,
+            ..Limits::DEFAULT
+        };
+        assert!(run(&op, &target, &input, enough).is_ok());
     }
 }

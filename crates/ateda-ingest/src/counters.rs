@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ateda_source::Progress;
+use ateda_source::{Progress, SourceCounters};
 use serde::Serialize;
 
 /// Counters readable while the run goes on.
@@ -36,6 +36,12 @@ pub struct Live {
     pub schema_changes: Arc<Mutex<Vec<String>>>,
     /// Last alerts snapshot written by this run (0: none).
     pub snapshot_id: Arc<std::sync::atomic::AtomicI64>,
+    /// Directory entries skipped (dangling symlinks, symlink loops, unreadable
+    /// directories, fifos, devices).
+    pub skipped_entries: Arc<AtomicU64>,
+    /// What reading the sources skipped: non-regular tar members, tarballs with no
+    /// member, members over the member cap.
+    pub source: SourceCounters,
 }
 
 /// Adds to a counter.
@@ -68,6 +74,17 @@ pub struct Summary {
     pub cutouts_present: u64,
     /// Files skipped inside directories (not .avro or tarballs).
     pub skipped_files: u64,
+    /// Directory entries skipped: dangling symlinks, symlink loops, unreadable
+    /// directories, fifos, devices (each warned).
+    pub skipped_entries: u64,
+    /// Tar members skipped because they are not regular files (symlinks, hard links,
+    /// fifos, devices; each warned).
+    pub skipped_members: u64,
+    /// Tarballs that held no alert member (each warned: "no alerts in ...").
+    pub empty_sources: u64,
+    /// Members over the member cap (quarantined with their first bytes; also counted in
+    /// `quarantined`).
+    pub oversized_members: u64,
     /// Iceberg commits to the alerts table.
     pub commits: u64,
     /// Last alerts snapshot written by this run.
@@ -97,6 +114,10 @@ impl Live {
             cutouts_written: get(&self.cutouts_written),
             cutouts_present: get(&self.cutouts_present),
             skipped_files,
+            skipped_entries: get(&self.skipped_entries),
+            skipped_members: get(&self.source.skipped_members),
+            empty_sources: get(&self.source.empty_sources),
+            oversized_members: get(&self.source.oversized_members),
             commits: get(&self.commits),
             snapshot_id: (snapshot != 0).then_some(snapshot),
             columns_added: self

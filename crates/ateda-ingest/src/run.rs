@@ -40,6 +40,9 @@ pub struct IngestOptions {
     pub workers: usize,
     /// Stamp uploads in flight.
     pub upload_concurrency: usize,
+    /// Caps on hostile input (member size, inflated size, array items, blocks, cached
+    /// writer schemas).
+    pub limits: ateda_decode::Limits,
 }
 
 /// Runs an ingest. `live` is updated as the run goes on.
@@ -70,14 +73,8 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
 
     let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Chunk>(opts.workers.max(1));
     let (item_tx, item_rx) = crossbeam_channel::bounded::<Item>(256);
-    let reader = spawn_reader(
-        ateda_source::Plan {
-            files: plan.files.clone(),
-            skipped: Vec::new(),
-        },
-        live.bytes.clone(),
-        item_tx,
-    );
+    let reader = spawn_reader(plan.clone(), live.clone(), opts.limits, item_tx);
+    ateda_decode::limits::install(&opts.limits);
     let mut workers = Vec::new();
     for _ in 0..opts.workers.max(1) {
         // Fails fast on a table the decoder cannot fill.

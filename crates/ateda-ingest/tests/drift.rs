@@ -82,6 +82,7 @@ fn options(root: &Path, sources: Vec<PathBuf>) -> IngestOptions {
         chunk_alerts: 4,
         workers: 2,
         upload_concurrency: 8,
+        limits: Default::default(),
     }
 }
 
