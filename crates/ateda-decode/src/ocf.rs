@@ -210,7 +210,10 @@ mod tests {
         assert!(matches!(err, DecodeError::Limit(_)), "{err}");
         assert!(err.to_string().contains("--max-inflated-bytes"), "{err}");
         // the cap is on the container: two blocks of 600 KiB exceed 1 MiB together
-        let two = container("deflate", &[(1, vec![1u8; 600 << 10]), (1, vec![2u8; 600 << 10])]);
+        let two = container(
+            "deflate",
+            &[(1, vec![1u8; 600 << 10]), (1, vec![2u8; 600 << 10])],
+        );
         assert!(parse_container_with(&two, &limits).is_err());
         let one = container("deflate", &[(1, vec![1u8; 600 << 10])]);
         let c = parse_container_with(&one, &limits).expect("under the cap");
@@ -240,9 +243,6 @@ mod tests {
         let mut c = container("null", &[]);
         c.extend(long(1));
         c.extend(long(i64::MAX));
-        assert!(matches!(
-            parse_container(&c),
-            Err(DecodeError::Truncated)
-        ));
+        assert!(matches!(parse_container(&c), Err(DecodeError::Truncated)));
     }
 }
