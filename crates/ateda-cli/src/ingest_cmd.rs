@@ -176,7 +176,15 @@ pub fn run(args: IngestArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("ateda ingest: error: {e:#}");
-            eprintln!("nothing half-committed: re-run the same command to complete the ingest (no duplicates)");
+            // Only where a re-run can fix it (an outage, a transient I/O error): bad flags,
+            // a lost catalog, a schema conflict, a full disk or a refused permission
+            // stay until someone acts, and the message above says what.
+            let rerun_helps = e
+                .downcast_ref::<ateda_ingest::IngestError>()
+                .is_some_and(ateda_ingest::IngestError::rerun_helps);
+            if rerun_helps {
+                eprintln!("nothing half-committed: re-run the same command to complete the ingest (no duplicates)");
+            }
             ExitCode::from(1)
         }
     }

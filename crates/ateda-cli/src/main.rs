@@ -4,6 +4,7 @@ mod gen_cmd;
 mod ingest_cmd;
 mod lakehouse_args;
 mod metrics;
+mod recover_cmd;
 mod schema_cmd;
 mod status_cmd;
 
@@ -31,6 +32,9 @@ enum Command {
     Ingest(ingest_cmd::IngestArgs),
     /// Inspect the alerts table's schema: what a file would change (diff), how it grew (history).
     Schema(schema_cmd::SchemaArgs),
+    /// Register each bronze table's latest metadata file in a lost or damaged catalog
+    /// (after `ateda ingest` refused to start: "lost catalog").
+    Recover(recover_cmd::RecoverArgs),
     /// Generate a synthetic night from the bundled real packets (for benchmarks and tests).
     Gen(gen_cmd::GenArgs),
     /// Check a deployed stack (Kubernetes): which component is not ready and why.
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Schema(args) => schema_cmd::run(args),
+        Command::Recover(args) => recover_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
         Command::Status(args) => status_cmd::run(args),
     }

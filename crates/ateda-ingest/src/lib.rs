@@ -57,3 +57,55 @@ pub enum IngestError {
     #[error("internal: {0}")]
     Internal(String),
 }
+
+impl IngestError {
+    /// Whether running the same command again can complete the ingest: the run was
+    /// stopped by an outage that outlasted the retries (catalog or object store
+    /// unreachable, refused, reset or timed-out connections, HTTP 429/500/502/503/504,
+    /// commit conflicts) or a transient I/O error reading a source. Not for bad flags, a
+    /// refused or lost catalog, a schema conflict, permission denied, a full disk or a
+    /// bug: those stay until someone acts.
+    pub fn rerun_helps(&self) -> bool {
+        match self {
+            IngestError::Source(ateda_source::SourceError::Io { source, .. }) => {
+                ateda_retry::classify_io(source.kind()).is_some()
+            }
+            IngestError::Lakehouse(e) => e.rerun_helps(),
+            IngestError::Objects(ObjectError::Write { cause, .. }) => {
+                ateda_retry::classify_chain(cause, |_| None).is_some()
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn the_rerun_hint_is_for_outages_only() {
+        let source = |kind| {
+            IngestError::Source(ateda_source::SourceError::Io {
+                path: "night.tar.gz".into(),
+                source: Error::from(kind),
+            })
+        };
+        assert!(source(ErrorKind::TimedOut).rerun_helps());
+        assert!(!source(ErrorKind::NotFound).rerun_helps());
+        assert!(!source(ErrorKind::PermissionDenied).rerun_helps());
+        let config = IngestError::Lakehouse(LakehouseError::Config("lost catalog".into()));
+        assert!(!config.rerun_helps());
+        let unavailable = IngestError::Lakehouse(LakehouseError::Iceberg {
+            what: "loading table".into(),
+            cause: Box::new(
+                iceberg::Error::new(iceberg::ErrorKind::Unexpected, "unexpected status")
+                    .with_context("status", "503 Service Unavailable"),
+            ),
+        });
+        assert!(unavailable.rerun_helps());
+        assert!(!IngestError::Layout("x".into()).rerun_helps());
+        assert!(!IngestError::Internal("x".into()).rerun_helps());
+    }
+}

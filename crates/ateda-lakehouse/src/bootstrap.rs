@@ -27,6 +27,15 @@ fn table_properties() -> Vec<(String, String)> {
 
 impl Lakehouse {
     pub(crate) async fn bootstrap(&self) -> Result<(), LakehouseError> {
+        self.ensure_namespace().await?;
+        for t in BronzeTable::ALL {
+            self.ensure_table(t).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates the `bronze` namespace when missing.
+    pub(crate) async fn ensure_namespace(&self) -> Result<(), LakehouseError> {
         let ns = NamespaceIdent::new(NAMESPACE.to_string());
         let exists = || {
             retried(&self.retry, "checking namespace", || {
@@ -45,9 +54,6 @@ impl Lakehouse {
                 }
                 Err(e) => return Err(ice("creating namespace bronze")(e)),
             }
-        }
-        for t in BronzeTable::ALL {
-            self.ensure_table(t).await?;
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ mod catalog;
 mod commit;
 mod error;
 mod evolve;
+mod recover;
 mod retry;
 mod scan;
 mod schema_commit;
@@ -37,6 +38,7 @@ use iceberg::{Catalog, NamespaceIdent, TableIdent};
 
 pub use error::LakehouseError;
 pub use evolve::{Evolution, EvolveError, SchemaVersion};
+pub use recover::{manual_steps, recover, MetadataFile, Recovered, Recovery};
 pub use retry::{RetryPolicy, COMMIT_TOKEN};
 pub use tables::{ledger_batch, quarantine_batch, BronzeTable, LedgerRow, QuarantineRow};
 pub use writer::DataWriter;
@@ -72,9 +74,12 @@ pub struct Lakehouse {
 }
 
 impl Lakehouse {
-    /// Connects and bootstraps the namespace and tables of a survey.
+    /// Connects and bootstraps the namespace and tables of a survey; refuses a lost
+    /// catalog (empty or missing while the warehouse holds the tables: `recover`).
     pub async fn open(cfg: &LakehouseConfig, survey: Survey) -> Result<Lakehouse, LakehouseError> {
+        recover::refuse_lost_catalog(cfg, &survey).await?;
         let lh = Lakehouse::connect(cfg, survey).await?;
+        lh.refuse_lost_tables().await?;
         lh.bootstrap().await?;
         Ok(lh)
     }
