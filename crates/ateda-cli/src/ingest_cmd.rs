@@ -56,6 +56,14 @@ pub struct IngestArgs {
     /// sees the final values of a short job.
     #[arg(long, default_value_t = 0)]
     metrics_hold: u64,
+    /// First observation night accepted, YYYY-MM-DD (default: the survey's first night,
+    /// 2017-01-01 for ZTF). An alert dated earlier is quarantined.
+    #[arg(long, value_parser = parse_night)]
+    first_night: Option<i32>,
+    /// Last observation night accepted, YYYY-MM-DD (default: tomorrow, UTC). An alert
+    /// dated later is quarantined.
+    #[arg(long, value_parser = parse_night)]
+    last_night: Option<i32>,
     /// Caps on hostile input (docs/bronze-contract.md, "Caps on hostile input"); boxed:
     /// the ingest arguments stay small beside the other commands' (clippy large_enum_variant).
     #[command(flatten)]
@@ -134,6 +142,30 @@ fn options(args: &IngestArgs) -> Result<IngestOptions> {
         workers,
         upload_concurrency: args.uploads,
         limits: args.limits.limits(),
+        nights: night_bounds(args.first_night, args.last_night),
+    })
+}
+
+/// A night given as YYYY-MM-DD, as days since 1970-01-01.
+fn parse_night(s: &str) -> Result<i32, String> {
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| format!("{s:?} is not a YYYY-MM-DD date: {e}"))?;
+    let days = d
+        .signed_duration_since(chrono::NaiveDate::default())
+        .num_days();
+    i32::try_from(days).map_err(|_| format!("{s} is out of range"))
+}
+
+/// The accepted nights: each bound given, or its default.
+fn night_bounds(first: Option<i32>, last: Option<i32>) -> Option<ateda_schema::NightBounds> {
+    if first.is_none() && last.is_none() {
+        return None;
+    }
+    let today = (chrono::Utc::now().timestamp() / 86_400) as i32;
+    let default = ateda_schema::NightBounds::for_survey(&ZTF, today);
+    Some(ateda_schema::NightBounds {
+        first: first.unwrap_or(default.first),
+        last: last.unwrap_or(default.last),
     })
 }
 

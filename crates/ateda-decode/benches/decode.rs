@@ -36,10 +36,14 @@ fn builder() -> AlertBatchBuilder {
     let ctx = RowContext {
         run_id: "bench".into(),
         ingested_at_us: 0,
-        stamp_location: Arc::new(|night, key, kind| {
+        stamp_location: Arc::new(|night, key, kind, _sha| {
             let k = format!("{night}/{key}/{kind}");
             (k.clone(), format!("mem://{k}"))
         }),
+        nights: ateda_schema::NightBounds {
+            first: 0,
+            last: 40_000,
+        },
     };
     AlertBatchBuilder::new(ZTF, Arc::new(table), ctx).expect("builder")
 }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use ateda_schema::{SchemaChange, Survey, WriterSchema};
+use ateda_schema::{format_day, NightBounds, SchemaChange, Survey, WriterSchema};
+use sha2::{Digest, Sha256};
 
 use crate::cache::{Resolution, Resolved, SchemaCache, TopOp};
 use crate::columns::Col;
@@ -21,13 +22,16 @@ pub struct AlertStamps {
     pub key: i64,
     /// Observation night (days since 1970-01-01).
     pub night: i32,
+    /// sha256 of the alert's Avro datum bytes (what "the same content" means).
+    pub sha256: [u8; 32],
     /// Stamps in the survey's stamp order; `None` where the packet had none.
     pub stamps: Vec<Option<Stamp>>,
 }
 
-/// Where a stamp object goes: its key and full URI, from (night, alert key, stamp kind).
-/// One function computes both, so the row's URI and the written object always agree.
-pub type StampLocation = Arc<dyn Fn(i32, i64, &str) -> (String, String) + Send + Sync>;
+/// Where a stamp object goes: its key and full URI, from (night, alert key, stamp kind,
+/// alert datum sha256). One function computes both, so the row's URI and the written
+/// object always agree.
+pub type StampLocation = Arc<dyn Fn(i32, i64, &str, &[u8; 32]) -> (String, String) + Send + Sync>;
 
 /// Values shared by every row of a run.
 #[derive(Clone)]
@@ -38,6 +42,8 @@ pub struct RowContext {
     pub ingested_at_us: i64,
     /// Where each stamp object lives.
     pub stamp_location: StampLocation,
+    /// The nights accepted: an alert dated outside is rejected (its member quarantined).
+    pub nights: NightBounds,
 }
 
 /// A finished batch of bronze rows with their stamps (row-aligned).
@@ -215,6 +221,7 @@ impl AlertBatchBuilder {
         share: &dyn Fn(&[u8]) -> bytes::Bytes,
     ) -> Result<(), DecodeError> {
         let mut slices = vec![None; self.survey.stamps.len()];
+        let datum_start: &[u8] = buf;
         for op in &resolved.top {
             match op {
                 TopOp::Column(idx, op) => decode(op, buf, self.cols.get_mut(*idx))?,
@@ -228,25 +235,46 @@ impl AlertBatchBuilder {
         for &i in &resolved.absent_top {
             self.cols[i].push_null();
         }
+        let datum = &datum_start[..datum_start.len() - buf.len()];
+        let sha256: [u8; 32] = Sha256::digest(datum).into();
         let l = &self.layout;
         let key = self.cols[l.key]
             .last_i64()
             .ok_or_else(|| DecodeError::Invalid(format!("{} is missing", self.survey.key)))?;
+        if key <= 0 {
+            return Err(DecodeError::Invalid(format!(
+                "{} {key} is not a positive alert key",
+                self.survey.key
+            )));
+        }
         let time = night_source(&self.cols, &l.night_source);
+        let path = || self.survey.night.path().join(".");
         let night = time
             .and_then(|t| self.survey.night.night(t))
             .ok_or_else(|| {
                 DecodeError::Invalid(format!(
                     "{} is missing or not a usable time ({time:?})",
-                    self.survey.night.path().join(".")
+                    path()
                 ))
             })?;
+        let bounds = self.ctx.nights;
+        if !bounds.contains(night) {
+            return Err(DecodeError::Invalid(format!(
+                "{} {} gives night {} outside the accepted nights {}..{} \
+                 (ingest --first-night/--last-night)",
+                path(),
+                time.unwrap_or(f64::NAN),
+                format_day(night),
+                format_day(bounds.first),
+                format_day(bounds.last)
+            )));
+        }
         let mut stamps = Vec::with_capacity(slices.len());
         for (i, slice) in slices.into_iter().enumerate() {
             match slice {
                 Some((name, data)) => {
                     let (object_key, uri) =
-                        (self.ctx.stamp_location)(night, key, self.survey.stamps[i].kind);
+                        (self.ctx.stamp_location)(night, key, self.survey.stamps[i].kind, &sha256);
                     self.cols[l.uri[i]].push_bytes(uri.as_bytes());
                     if let Some(cols) = &l.file_name {
                         match name {
@@ -277,7 +305,13 @@ impl AlertBatchBuilder {
         self.cols[l.version].push_bytes(resolved.version.as_bytes());
         self.cols[l.run_id].push_bytes(self.ctx.run_id.as_bytes());
         self.cols[l.ingested_at].push_i64(self.ctx.ingested_at_us);
-        self.stamps.push(AlertStamps { key, night, stamps });
+        self.cols[l.sha256].push_bytes(hex(&sha256).as_bytes());
+        self.stamps.push(AlertStamps {
+            key,
+            night,
+            sha256,
+            stamps,
+        });
         Ok(())
     }
 
@@ -315,6 +349,17 @@ fn night_source(cols: &[Col], path: &[usize]) -> Option<f64> {
         }
     }
     col.last_f64()
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
 }
 
 fn with_record(e: DecodeError, record: usize) -> DecodeError {

@@ -26,6 +26,8 @@ pub struct Layout {
     pub run_id: usize,
     /// `ingested_at`.
     pub ingested_at: usize,
+    /// `ingest_alert_sha256`.
+    pub sha256: usize,
 }
 
 fn index(schema: &SchemaRef, name: &str) -> Result<usize, DecodeError> {
@@ -84,6 +86,7 @@ impl Layout {
             version: index(schema, columns::INGEST_SCHEMA_VERSION)?,
             run_id: index(schema, columns::INGEST_RUN_ID)?,
             ingested_at: index(schema, columns::INGESTED_AT)?,
+            sha256: index(schema, columns::INGEST_ALERT_SHA256)?,
         })
     }
 
@@ -95,6 +98,7 @@ impl Layout {
             self.version,
             self.run_id,
             self.ingested_at,
+            self.sha256,
         ];
         v.extend(&self.uri);
         if let Some(f) = &self.file_name {

@@ -22,7 +22,9 @@ pub mod resolve;
 pub mod stamps;
 pub mod table;
 
-pub use builder::{Added, AlertBatch, AlertBatchBuilder, AlertStamps, RowContext, StampLocation};
+pub use builder::{
+    hex, Added, AlertBatch, AlertBatchBuilder, AlertStamps, RowContext, StampLocation,
+};
 pub use cache::SchemaCache;
 pub use limits::Limits;
 pub use stamps::Stamp;

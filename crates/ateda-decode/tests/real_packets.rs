@@ -27,10 +27,14 @@ fn builder() -> AlertBatchBuilder {
         RowContext {
             run_id: "test".into(),
             ingested_at_us: 0,
-            stamp_location: Arc::new(|night, key, kind| {
+            stamp_location: Arc::new(|night, key, kind, _sha| {
                 let k = format!("{night}/{key}/{kind}");
                 (k.clone(), format!("mem://{k}"))
             }),
+            nights: ateda_schema::NightBounds {
+                first: 0,
+                last: 40_000,
+            },
         },
     )
     .expect("builder")
@@ -187,4 +191,102 @@ fn damage_anywhere_never_panics_and_rolls_back() {
     assert!(failures > 0, "damage was detected at least sometimes");
     b.finish()
         .expect("the surviving rows still form a valid batch");
+}
+
+/// A real packet re-encoded with `change` applied to its record (a fresh container: new
+/// sync marker, same writer schema).
+fn reencoded(
+    packet: &[u8],
+    change: impl Fn(&mut Vec<(String, apache_avro::types::Value)>),
+) -> bytes::Bytes {
+    use apache_avro::types::Value;
+    let reader = apache_avro::Reader::new(packet).expect("reader");
+    let schema = reader.writer_schema().clone();
+    let mut out = apache_avro::Writer::new(&schema, Vec::new());
+    for v in reader {
+        let Value::Record(mut fields) = v.expect("value") else {
+            panic!("not a record")
+        };
+        change(&mut fields);
+        out.append(Value::Record(fields)).expect("append");
+    }
+    bytes::Bytes::from(out.into_inner().expect("container"))
+}
+
+fn set(fields: &mut [(String, apache_avro::types::Value)], path: &[&str], to: f64) {
+    use apache_avro::types::Value;
+    let (name, rest) = path.split_first().expect("path");
+    let slot = &mut fields.iter_mut().find(|(n, _)| n == name).expect("field").1;
+    match (slot, rest.is_empty()) {
+        (Value::Double(d), true) => *d = to,
+        (Value::Long(l), true) => *l = to as i64,
+        (Value::Union(_, inner), false) => match inner.as_mut() {
+            Value::Record(f) => set(f, rest, to),
+            other => panic!("{other:?}"),
+        },
+        (Value::Record(f), false) => set(f, rest, to),
+        (other, _) => panic!("{name}: {other:?}"),
+    }
+}
+
+#[test]
+fn poison_values_are_rejected_with_their_reason() {
+    let good = std::fs::read(&packets()[0]).expect("read");
+    let mut b = builder();
+    for (path, value, words) in [
+        (
+            &["candidate", "jd"][..],
+            2.0e9,
+            "outside the accepted nights",
+        ),
+        (&["candidate", "jd"][..], 0.0, "outside the accepted nights"),
+        (
+            &["candidate", "jd"][..],
+            -1.0e6,
+            "outside the accepted nights",
+        ),
+        (&["candid"][..], 0.0, "not a positive alert key"),
+        (&["candid"][..], -5.0, "not a positive alert key"),
+    ] {
+        let bad = reencoded(&good, |f| set(f, path, value));
+        let e = b
+            .add_member("poison", &bad)
+            .expect_err("a poison value is rejected");
+        assert!(e.to_string().contains(words), "{path:?}={value}: {e}");
+        assert_eq!(b.len(), 0, "nothing kept");
+    }
+    // the good packet still goes in after them
+    assert!(matches!(
+        b.add_member("good", &bytes::Bytes::from(good)),
+        Ok(Added::Rows(1))
+    ));
+}
+
+#[test]
+fn the_content_hash_is_the_datum_not_the_container() {
+    let good = std::fs::read(&packets()[0]).expect("read");
+    let mut b = builder();
+    let same = reencoded(&good, |_| {});
+    let other = reencoded(&good, |f| set(f, &["candidate", "jd"], 2_460_000.5));
+    for (source, bytes) in [
+        ("a", bytes::Bytes::from(good.clone())),
+        ("b", same.clone()),
+        ("c", other),
+    ] {
+        b.add_member(source, &bytes).expect("decode");
+    }
+    let out = b.finish().expect("finish");
+    let sha: Vec<[u8; 32]> = out.stamps.iter().map(|s| s.sha256).collect();
+    assert_ne!(&good[..], &same[..], "a new container (new sync marker)");
+    assert_eq!(sha[0], sha[1], "same datum, same hash");
+    assert_ne!(sha[0], sha[2], "another value, another hash");
+    let col = out
+        .batch
+        .column_by_name(ateda_schema::columns::INGEST_ALERT_SHA256)
+        .expect("sha column");
+    let col = col
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .expect("utf8");
+    assert_eq!(col.value(0), ateda_decode::hex(&sha[0]));
 }

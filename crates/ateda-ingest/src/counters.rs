@@ -20,6 +20,9 @@ pub struct Live {
     pub ingested: Arc<AtomicU64>,
     /// Alerts whose key was already stored (or repeated in the input).
     pub already_present: Arc<AtomicU64>,
+    /// Alerts whose key was stored with other content (the first stays; their member is
+    /// quarantined with both hashes).
+    pub conflicts: Arc<AtomicU64>,
     /// Members quarantined.
     pub quarantined: Arc<AtomicU64>,
     /// Of those, members already recorded by an earlier run.
@@ -49,6 +52,11 @@ pub(crate) fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
+/// Takes back from a counter (rows a concurrent writer committed first).
+pub(crate) fn sub(c: &AtomicU64, n: u64) {
+    c.fetch_sub(n, Ordering::Relaxed);
+}
+
 fn get(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
@@ -62,8 +70,12 @@ pub struct Summary {
     pub alerts_seen: u64,
     /// Alerts added to the alerts table.
     pub ingested: u64,
-    /// Alerts whose key was already stored (or repeated in the input).
+    /// Alerts whose key was already stored (or repeated in the input) with the same
+    /// content.
     pub already_present: u64,
+    /// Alerts whose key was stored with other content: not stored again, their member
+    /// quarantined ("duplicate candid with different content").
+    pub duplicate_conflicts: u64,
     /// Members rejected and quarantined.
     pub quarantined: u64,
     /// Of those, members already recorded in `bronze.quarantine` by an earlier run.
@@ -109,6 +121,7 @@ impl Live {
             alerts_seen,
             ingested: get(&self.ingested),
             already_present: get(&self.already_present),
+            duplicate_conflicts: get(&self.conflicts),
             quarantined: get(&self.quarantined),
             quarantined_before: get(&self.quarantined_before),
             cutouts_written: get(&self.cutouts_written),

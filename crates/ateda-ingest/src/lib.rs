@@ -26,6 +26,7 @@
 
 mod counters;
 pub mod defaults;
+mod keys;
 mod reader;
 mod registry;
 mod run;

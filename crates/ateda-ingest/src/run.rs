@@ -9,10 +9,11 @@ use std::time::Instant;
 use ateda_decode::{AlertBatchBuilder, RowContext};
 use ateda_lakehouse::{Lakehouse, LakehouseConfig};
 use ateda_objects::Bucket;
-use ateda_schema::Survey;
+use ateda_schema::{NightBounds, Survey};
 use ateda_source::Item;
 
 use crate::counters::{Live, Summary};
+use crate::keys::KeyIndex;
 use crate::reader::spawn_reader;
 use crate::registry::SchemaRegistry;
 use crate::sink::Sink;
@@ -40,6 +41,8 @@ pub struct IngestOptions {
     pub workers: usize,
     /// Stamp uploads in flight.
     pub upload_concurrency: usize,
+    /// The nights accepted (`None`: the survey's first night to tomorrow, UTC).
+    pub nights: Option<NightBounds>,
     /// Caps on hostile input (member size, inflated size, array items, blocks, cached
     /// writer schemas).
     pub limits: ateda_decode::Limits,
@@ -61,14 +64,20 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
     let cutouts = Bucket::open(&opts.cutouts)?;
     let quarantine = Bucket::open(&opts.quarantine)?;
     let registry = Arc::new(SchemaRegistry::new(lakehouse.clone(), live.clone()).await?);
+    let keys = Arc::new(KeyIndex::open(lakehouse.clone()).await?);
+    let today = (ingested_at_us / 86_400_000_000) as i32;
+    let nights = opts
+        .nights
+        .unwrap_or_else(|| NightBounds::for_survey(&opts.survey, today));
     let stamp_root = cutouts.clone();
     let survey = opts.survey;
     let ctx = RowContext {
         run_id: run_id.clone(),
         ingested_at_us,
-        stamp_location: Arc::new(move |night, key, kind| {
-            stamp_root.stamp(&survey, night, key, kind).into()
+        stamp_location: Arc::new(move |night, key, kind, sha| {
+            stamp_root.stamp(&survey, night, key, kind, sha).into()
         }),
+        nights,
     };
 
     let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Chunk>(opts.workers.max(1));
@@ -89,6 +98,9 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
                 uploads: opts.upload_concurrency.max(1),
                 runtime: tokio::runtime::Handle::current(),
                 registry: registry.clone(),
+                keys: keys.clone(),
+                key_name: opts.survey.key,
+                member_bytes: Vec::new(),
             },
             item_rx.clone(),
             chunk_tx.clone(),
@@ -103,6 +115,7 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
         opts.commit_every,
         run_id.clone(),
         live,
+        keys.base_snapshot(),
     )
     .await?;
     let mut failure = None;

@@ -1,26 +1,49 @@
-//! The sink: deduplicates rows by key against the table and the run, quarantines
-//! rejected members, writes Parquet files (one writer per table schema met) and commits
-//! them, then the ledger and quarantine records.
+//! The sink: writes the new rows into Parquet files (one writer per table schema met),
+//! quarantines rejected members, and commits: the alert rows only onto the snapshot whose
+//! keys were checked (rows a concurrent writer committed first are taken out of this
+//! run's files before the commit), then the ledger and quarantine records.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::{BooleanArray, RecordBatch};
+use ateda_decode::{hex, TableSchema};
 use ateda_lakehouse::{
-    ledger_batch, quarantine_batch, BronzeTable, DataWriter, Lakehouse, LedgerRow, QuarantineRow,
+    key_ranges, ledger_batch, parquet_bytes, quarantine_batch, Appended, BronzeTable, DataWriter,
+    Lakehouse, LedgerRow, QuarantineRow,
 };
 use ateda_objects::{quarantine_key, Bucket};
+use iceberg::spec::DataFile;
 
-use crate::counters::{add, Live};
+use crate::counters::{add, sub, Live};
 use crate::worker::Decoded;
 use crate::IngestError;
+
+/// Key ranges per commit-time check.
+const CHECK_RANGES: usize = 64;
 
 /// Member accounting awaiting the next commit.
 struct PendingMember {
     source: String,
     alerts: i64,
     ingested: i64,
+}
+
+/// The alerts other writers committed while this run goes on.
+#[derive(Default)]
+struct Others {
+    /// The newest snapshot whose ancestry back to the run's base has been walked (the
+    /// run's base at first, then each commit of its own): a commit may go onto it.
+    validated: Option<i64>,
+    /// The table as last loaded when the branch had moved.
+    table: Option<iceberg::table::Table>,
+    /// Data files other runs added since the base.
+    files: HashSet<String>,
+    /// Of those, the files whose keys were read.
+    read: HashSet<String>,
+    /// Keys (with content hashes) in the files read.
+    keys: HashMap<i64, Option<[u8; 32]>>,
 }
 
 /// Deduplicates, quarantines and commits.
@@ -30,13 +53,15 @@ pub(crate) struct Sink<'a> {
     run_id: String,
     commit_every: usize,
     live: Live,
-    known: HashSet<i64>,
-    loaded_nights: HashSet<i32>,
     quarantined_before: HashSet<(String, String)>,
     /// Open data writers by table schema id (a run that evolves the table writes the
     /// rows decoded before and after the change into files of their own schema; all are
     /// committed together).
-    data: BTreeMap<i32, DataWriter>,
+    data: BTreeMap<i32, (Arc<TableSchema>, DataWriter)>,
+    /// Key, content hash and index into `pending_members` of each pending row.
+    pending_keys: Vec<(i64, [u8; 32], usize)>,
+    /// What other writers committed since the run's base snapshot.
+    others: Others,
     file_seq: usize,
     pending_rows: usize,
     pending_members: Vec<PendingMember>,
@@ -50,6 +75,7 @@ impl<'a> Sink<'a> {
         commit_every: usize,
         run_id: String,
         live: &Live,
+        validated: Option<i64>,
     ) -> Result<Sink<'a>, IngestError> {
         Ok(Sink {
             quarantined_before: lakehouse.quarantined().await?,
@@ -58,9 +84,12 @@ impl<'a> Sink<'a> {
             run_id,
             commit_every: commit_every.max(1),
             live: live.clone(),
-            known: HashSet::new(),
-            loaded_nights: HashSet::new(),
             data: BTreeMap::new(),
+            pending_keys: Vec::new(),
+            others: Others {
+                validated,
+                ..Others::default()
+            },
             file_seq: 0,
             pending_rows: 0,
             pending_members: Vec::new(),
@@ -74,58 +103,33 @@ impl<'a> Sink<'a> {
         p
     }
 
-    /// Adds decoded rows: keys already stored (or seen earlier in this run) are skipped.
+    /// Adds new rows (their keys claimed by this run, their stamps stored).
     pub(crate) async fn add(&mut self, d: Decoded) -> Result<(), IngestError> {
-        let nights: Vec<i32> = d
-            .keys
-            .iter()
-            .map(|k| k.1)
-            .filter(|n| !self.loaded_nights.contains(n))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        if !nights.is_empty() {
-            let existing = self.lakehouse.existing_keys(&nights).await?;
-            tracing::debug!(
-                nights = nights.len(),
-                existing = existing.len(),
-                "loaded stored keys"
-            );
-            self.known.extend(existing);
-            self.loaded_nights.extend(nights);
-        }
-        let keep: Vec<bool> = d.keys.iter().map(|k| self.known.insert(k.0)).collect();
-        let kept = keep.iter().filter(|k| **k).count();
-        let mut row = 0usize;
-        for (source, n) in &d.members {
-            let ingested = keep[row..row + n].iter().filter(|k| **k).count();
+        let first = self.pending_members.len();
+        for m in d.members {
             self.pending_members.push(PendingMember {
-                source: source.clone(),
-                alerts: *n as i64,
-                ingested: ingested as i64,
+                source: m.source,
+                alerts: m.alerts as i64,
+                ingested: m.ingested as i64,
             });
-            row += n;
         }
+        let kept = d.keys.len();
         add(&self.live.ingested, kept as u64);
-        add(&self.live.already_present, (d.keys.len() - kept) as u64);
         if kept == 0 {
             return Ok(());
         }
-        let rows = if kept == d.keys.len() {
-            d.batch
-        } else {
-            filter(&d.batch, keep)?
-        };
+        self.pending_keys
+            .extend(d.keys.into_iter().map(|(k, sha, m)| (k, sha, first + m)));
         if !self.data.contains_key(&d.table.id) {
             let prefix = self.next_prefix("");
             let w = self
                 .lakehouse
                 .alerts_writer(d.table.iceberg.clone(), &prefix)
                 .await?;
-            self.data.insert(d.table.id, w);
+            self.data.insert(d.table.id, (d.table.clone(), w));
         }
-        if let Some(w) = self.data.get_mut(&d.table.id) {
-            w.write(&rows).await?;
+        if let Some((_, w)) = self.data.get_mut(&d.table.id) {
+            w.write(&d.batch).await?;
         }
         self.pending_rows += kept;
         if self.pending_rows >= self.commit_every {
@@ -171,27 +175,19 @@ impl<'a> Sink<'a> {
     pub(crate) async fn commit(&mut self) -> Result<(), IngestError> {
         let mut snapshot = None;
         if !self.data.is_empty() {
-            let mut files = Vec::new();
-            let mut rows = 0;
-            for (_, w) in std::mem::take(&mut self.data) {
-                rows += w.rows();
-                files.extend(w.close().await?);
+            let mut groups = Vec::new();
+            for (_, (table, w)) in std::mem::take(&mut self.data) {
+                groups.push((table, w.close().await?));
             }
             let started = Instant::now();
-            let props = HashMap::from([
-                ("ateda.run-id".to_string(), self.run_id.clone()),
-                ("ateda.rows".to_string(), rows.to_string()),
-            ]);
-            snapshot = self
-                .lakehouse
-                .commit(BronzeTable::Alerts, None, files, props)
-                .await?;
+            let (id, rows) = self.commit_checked(groups).await?;
+            snapshot = id;
             let micros = started.elapsed().as_micros() as u64;
             metrics::histogram!("ateda_commit_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
             add(&self.live.commit_micros, micros);
-            add(&self.live.commits, 1);
             if let Some(id) = snapshot {
+                add(&self.live.commits, 1);
                 self.live.snapshot_id.store(id, Ordering::Relaxed);
             }
             let table = self.lakehouse.name(BronzeTable::Alerts);
@@ -245,8 +241,174 @@ impl<'a> Sink<'a> {
     }
 }
 
-fn filter(batch: &RecordBatch, keep: Vec<bool>) -> Result<RecordBatch, IngestError> {
-    let mask = BooleanArray::from(keep);
-    arrow_select::filter::filter_record_batch(batch, &mask)
-        .map_err(|e| IngestError::Layout(e.to_string()))
+impl Sink<'_> {
+    /// Commits the pending files onto a snapshot whose new keys were checked. The rows'
+    /// keys were claimed against the run's base snapshot; every data file other writers
+    /// added since is a candidate for a clash. Before each attempt the pending keys are
+    /// checked against those files (each read once, only when its key bounds meet the
+    /// pending keys); rows others committed first are taken out of this run's files (a
+    /// packet with other content is kept in quarantine as its row). When the commit finds
+    /// the table moved, the new snapshots are walked and the check runs again. Returns
+    /// the snapshot (none when every row had been committed by others) and the rows
+    /// committed.
+    async fn commit_checked(
+        &mut self,
+        mut groups: Vec<(Arc<TableSchema>, Vec<DataFile>)>,
+    ) -> Result<(Option<i64>, usize), IngestError> {
+        loop {
+            groups = self.take_out_committed(groups).await?;
+            let files: Vec<DataFile> = groups.iter().flat_map(|g| g.1.clone()).collect();
+            let rows = self.pending_keys.len();
+            if files.is_empty() || rows == 0 {
+                return Ok((None, 0));
+            }
+            let props = HashMap::from([
+                ("ateda.run-id".to_string(), self.run_id.clone()),
+                ("ateda.rows".to_string(), rows.to_string()),
+            ]);
+            match self
+                .lakehouse
+                .commit_at(BronzeTable::Alerts, self.others.validated, files, props)
+                .await?
+            {
+                Appended::Committed(id) => {
+                    self.others.validated = Some(id);
+                    self.pending_keys.clear();
+                    return Ok((Some(id), rows));
+                }
+                Appended::Moved => self.walk_new_snapshots().await?,
+            }
+        }
+    }
+
+    /// Walks the snapshots committed since the last one validated, collecting the data
+    /// files other runs added.
+    async fn walk_new_snapshots(&mut self) -> Result<(), IngestError> {
+        let table = self.lakehouse.load(BronzeTable::Alerts).await?;
+        let added = self
+            .lakehouse
+            .files_added_since(&table, self.others.validated, Some(&self.run_id))
+            .await?;
+        let now = table.metadata().current_snapshot_id();
+        tracing::info!(
+            from = ?self.others.validated,
+            to = ?now,
+            files = added.len(),
+            "concurrent commits: their keys are checked before this run commits"
+        );
+        self.others.validated = now;
+        self.others.files.extend(added);
+        self.others.table = Some(table);
+        Ok(())
+    }
+
+    /// Reads the keys of the files other runs added (those meeting the pending keys'
+    /// ranges, each once) and rewrites this run's files without the keys found there.
+    async fn take_out_committed(
+        &mut self,
+        groups: Vec<(Arc<TableSchema>, Vec<DataFile>)>,
+    ) -> Result<Vec<(Arc<TableSchema>, Vec<DataFile>)>, IngestError> {
+        let Some(table) = &self.others.table else {
+            return Ok(groups);
+        };
+        let mut keys: Vec<i64> = self.pending_keys.iter().map(|k| k.0).collect();
+        let ranges = key_ranges(&mut keys, CHECK_RANGES);
+        let (files, read) = (&self.others.files, &self.others.read);
+        let (new_files, stored) = self
+            .lakehouse
+            .stored_keys(table, &ranges, |f| files.contains(f) && !read.contains(f))
+            .await?;
+        self.others.read.extend(new_files);
+        self.others.keys.extend(stored);
+        let others = &self.others.keys;
+        let clash: Vec<(i64, [u8; 32], usize)> = self
+            .pending_keys
+            .iter()
+            .filter(|k| others.contains_key(&k.0))
+            .copied()
+            .collect();
+        if clash.is_empty() {
+            return Ok(groups);
+        }
+        let gone: HashSet<i64> = clash.iter().map(|k| k.0).collect();
+        self.pending_keys.retain(|k| !gone.contains(&k.0));
+        let mut out = Vec::with_capacity(groups.len());
+        let mut dropped = Vec::new();
+        for (schema, files) in groups {
+            let prefix = self.next_prefix("-rewritten");
+            let r = self
+                .lakehouse
+                .rewrite_without(schema.iceberg.clone(), files, &prefix, |k| {
+                    gone.contains(&k)
+                })
+                .await?;
+            dropped.extend(r.dropped);
+            out.push((schema, r.files));
+        }
+        let mut differing = Vec::new();
+        for (key, sha, member) in &clash {
+            if let Some(m) = self.pending_members.get_mut(*member) {
+                m.ingested -= 1;
+            }
+            sub(&self.live.ingested, 1);
+            match self.others.keys.get(key) {
+                Some(Some(theirs)) if theirs != sha => {
+                    add(&self.live.conflicts, 1);
+                    differing.push((*key, *theirs, *sha, *member));
+                }
+                _ => add(&self.live.already_present, 1),
+            }
+        }
+        tracing::warn!(
+            rows = clash.len(),
+            different = differing.len(),
+            "a concurrent writer committed some of the same alerts first; taken out of this run"
+        );
+        if !differing.is_empty() {
+            self.keep_conflicting_rows(&dropped, &differing).await?;
+        }
+        Ok(out)
+    }
+
+    /// Keeps rows that lost to a concurrent writer's different content in quarantine
+    /// (one Parquet object) with a record per row naming both hashes.
+    async fn keep_conflicting_rows(
+        &mut self,
+        dropped: &[arrow_array::RecordBatch],
+        differing: &[(i64, [u8; 32], [u8; 32], usize)],
+    ) -> Result<(), IngestError> {
+        let bytes = parquet_bytes(dropped)?;
+        let (key, sha) = quarantine_key(&bytes);
+        let size = bytes.len() as i64;
+        self.quarantine
+            .put_if_absent(&key, bytes::Bytes::from(bytes))
+            .await?;
+        let key_name = self.lakehouse.survey().key;
+        for (k, theirs, ours, member) in differing {
+            let source = self
+                .pending_members
+                .get(*member)
+                .map(|m| m.source.clone())
+                .unwrap_or_default();
+            let reason = format!(
+                "duplicate {key_name} with different content, committed first by a concurrent \
+                 writer: {key_name} {k}: stored sha256 {}, this packet sha256 {} (its row is \
+                 kept here as Parquet)",
+                hex(theirs),
+                hex(ours)
+            );
+            tracing::warn!(%source, %reason, "quarantined");
+            add(&self.live.quarantined, 1);
+            self.pending_quarantine.push(QuarantineRow {
+                run_id: self.run_id.clone(),
+                source,
+                reason,
+                size_bytes: size,
+                sha256: sha.clone(),
+                quarantine_uri: self.quarantine.uri(&key),
+                recorded_at_us: chrono::Utc::now().timestamp_micros(),
+            });
+        }
+        Ok(())
+    }
 }

@@ -1,31 +1,47 @@
-//! A decode worker: members into Arrow rows (one builder per worker), stamps written
-//! before the rows are handed on, the table schema evolved when a writer schema needs it.
+//! A decode worker: members into Arrow rows (one builder per worker), keys claimed (rows
+//! already stored dropped, conflicting packets quarantined) and then the stamps of the
+//! new rows written, before the rows are handed on; the table schema evolved when a
+//! writer schema needs it.
 
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use ateda_decode::{Added, AlertBatchBuilder, TableSchema};
+use ateda_decode::{hex, Added, AlertBatchBuilder, TableSchema};
 use ateda_objects::{Bucket, Put};
 use ateda_source::Item;
 
 use crate::counters::{add, Live};
+use crate::keys::{KeyIndex, Verdict};
 use crate::registry::{Refused, SchemaRegistry};
 use crate::IngestError;
+
+/// At most this many conflicting keys are named in one quarantine reason.
+const CONFLICTS_NAMED: usize = 5;
 
 /// How often a member may ask for the schema to change before it is quarantined (a
 /// writer schema whose needs keep changing under it).
 const EVOLVE_TRIES: usize = 3;
 
-/// Decoded rows whose stamps are already stored.
+/// A member's accounting: alerts decoded, and how many of them are new rows.
+pub(crate) struct MemberCount {
+    /// Where it was read.
+    pub source: String,
+    /// Alerts it held.
+    pub alerts: usize,
+    /// Of those, rows handed on (new keys).
+    pub ingested: usize,
+}
+
+/// New rows (keys claimed by this run) whose stamps are stored.
 pub(crate) struct Decoded {
     /// The table schema the rows were built for.
     pub table: Arc<TableSchema>,
-    /// The rows.
+    /// The new rows.
     pub batch: RecordBatch,
-    /// (key, night) per row.
-    pub keys: Vec<(i64, i32)>,
-    /// Source members in row order with their row counts.
-    pub members: Vec<(String, usize)>,
+    /// (key, content hash, index into `members`) per row.
+    pub keys: Vec<(i64, [u8; 32], usize)>,
+    /// Every member decoded, in order.
+    pub members: Vec<MemberCount>,
 }
 
 /// What the decode workers send to the sink.
@@ -51,45 +67,113 @@ pub(crate) struct Worker {
     pub uploads: usize,
     pub runtime: tokio::runtime::Handle,
     pub registry: Arc<SchemaRegistry>,
+    pub keys: Arc<KeyIndex>,
+    /// Name of the key field (in quarantine reasons).
+    pub key_name: &'static str,
+    /// The bytes of the members buffered in the builder, in order (shared, not copied:
+    /// the stamps are slices of them anyway), kept until their keys are claimed.
+    pub member_bytes: Vec<bytes::Bytes>,
 }
 
 impl Worker {
-    /// Finishes the buffered rows and stores their stamps (before the rows can ever be
-    /// committed).
-    fn flush(&mut self) -> Result<Decoded, IngestError> {
+    /// Finishes the buffered rows, claims their keys and stores the stamps of the new
+    /// ones (before those rows can ever be committed). Members holding a key stored with
+    /// other content come back as rejections.
+    fn flush(&mut self) -> Result<(Decoded, Vec<Chunk>), IngestError> {
         let batch = self
             .builder
             .finish()
             .map_err(|e| IngestError::Internal(format!("building an Arrow batch failed: {e}")))?;
+        let member_bytes = std::mem::take(&mut self.member_bytes);
+        let alerts: Vec<(i64, [u8; 32])> = batch.stamps.iter().map(|s| (s.key, s.sha256)).collect();
+        let verdicts = self.runtime.block_on(self.keys.claim(&alerts))?;
+        let keep: Vec<bool> = verdicts.iter().map(|v| *v == Verdict::New).collect();
         let mut uploads = Vec::with_capacity(batch.stamps.len() * 3);
-        let mut keys = Vec::with_capacity(batch.stamps.len());
-        for s in batch.stamps {
-            keys.push((s.key, s.night));
+        for (s, _) in batch.stamps.into_iter().zip(&keep).filter(|(_, k)| **k) {
             uploads.extend(s.stamps.into_iter().flatten().map(|st| (st.key, st.data)));
         }
+        let mut keys = Vec::with_capacity(alerts.len());
+        let mut members = Vec::with_capacity(batch.members.len());
+        let mut rejected = Vec::new();
+        let mut row = 0;
+        for (m, ((source, n), bytes)) in batch.members.into_iter().zip(member_bytes).enumerate() {
+            let (verdicts, alerts) = (&verdicts[row..row + n], &alerts[row..row + n]);
+            let mut conflicts = Vec::new();
+            for (v, &(key, sha)) in verdicts.iter().zip(alerts) {
+                match v {
+                    Verdict::New => keys.push((key, sha, m)),
+                    Verdict::Present => add(&self.live.already_present, 1),
+                    Verdict::Conflict { stored } => {
+                        add(&self.live.conflicts, 1);
+                        conflicts.push(format!(
+                            "{} {key}: stored sha256 {}, this packet sha256 {}",
+                            self.key_name,
+                            hex(stored),
+                            hex(&sha)
+                        ));
+                    }
+                }
+            }
+            if !conflicts.is_empty() {
+                let more = conflicts.len().saturating_sub(CONFLICTS_NAMED);
+                conflicts.truncate(CONFLICTS_NAMED);
+                let mut reason = format!(
+                    "duplicate {} with different content (the stored row stays): {}",
+                    self.key_name,
+                    conflicts.join("; ")
+                );
+                if more > 0 {
+                    reason.push_str(&format!("; and {more} more"));
+                }
+                rejected.push(Chunk::Rejected {
+                    source: source.clone(),
+                    reason,
+                    bytes: bytes.to_vec(),
+                });
+            }
+            let ingested = verdicts.iter().filter(|v| **v == Verdict::New).count();
+            members.push(MemberCount {
+                source,
+                alerts: n,
+                ingested,
+            });
+            row += n;
+        }
+        let rows = if keys.len() == alerts.len() {
+            batch.batch
+        } else {
+            let mask = arrow_array::BooleanArray::from(keep);
+            arrow_select::filter::filter_record_batch(&batch.batch, &mask)
+                .map_err(|e| IngestError::Layout(e.to_string()))?
+        };
         let results = self
             .runtime
             .block_on(self.cutouts.put_many_if_absent(uploads, self.uploads))?;
         let created = results.iter().filter(|p| **p == Put::Created).count() as u64;
         add(&self.live.cutouts_written, created);
         add(&self.live.cutouts_present, results.len() as u64 - created);
-        Ok(Decoded {
-            table: batch.table,
-            batch: batch.batch,
-            keys,
-            members: batch.members,
-        })
+        Ok((
+            Decoded {
+                table: batch.table,
+                batch: rows,
+                keys,
+                members,
+            },
+            rejected,
+        ))
     }
 
     /// Sends the buffered rows on; false when the run is over (failure or no sink).
     fn send_flush(&mut self, tx: &tokio::sync::mpsc::Sender<Chunk>) -> bool {
-        let chunk = match self.flush() {
-            Ok(d) => Chunk::Alerts(d),
-            Err(e) => Chunk::Failed(e),
+        let chunks = match self.flush() {
+            Ok((d, rejected)) => std::iter::once(Chunk::Alerts(d)).chain(rejected).collect(),
+            Err(e) => vec![Chunk::Failed(e)],
         };
-        let failed = matches!(chunk, Chunk::Failed(_));
-        if tx.blocking_send(chunk).is_err() || failed {
-            return false;
+        for chunk in chunks {
+            let failed = matches!(chunk, Chunk::Failed(_));
+            if tx.blocking_send(chunk).is_err() || failed {
+                return false;
+            }
         }
         // Between batches: build further rows for the newest schema this run knows.
         let newest = self.registry.current();
@@ -114,6 +198,7 @@ impl Worker {
             let writer = match self.builder.add_member(source, bytes) {
                 Ok(Added::Rows(n)) => {
                     add(&self.live.alerts, n as u64);
+                    self.member_bytes.push(bytes.clone());
                     return Ok(None);
                 }
                 Ok(Added::NeedsChanges { writer, .. }) => writer,

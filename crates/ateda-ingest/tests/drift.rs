@@ -3,51 +3,18 @@
 //! columns, a conflicting packet is quarantined with the field path, a re-run adds
 //! nothing, and two concurrent runs adding the same column end with one column.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
+
+use common::{candid_of, drifted, options, run, v4_packets};
 
 use apache_avro::types::Value;
-use apache_avro::{Reader, Schema, Writer};
 use arrow_array::{Array, Float64Array, Int64Array};
-use ateda_ingest::{ingest, IngestOptions, Live, Summary};
-use ateda_lakehouse::{BronzeTable, Lakehouse, LakehouseConfig, RetryPolicy};
+use ateda_lakehouse::{BronzeTable, Lakehouse};
 use ateda_schema::ztf::ZTF;
 use futures::TryStreamExt;
 use serde_json::json;
-
-fn v4_packets() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/ztf/v4");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("test data")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    v.sort();
-    v
-}
-
-/// Re-encodes a real packet with an edited writer schema: `schema` edits the schema JSON,
-/// `datum` the decoded record to match it.
-fn drifted(
-    packet: &Path,
-    schema: impl Fn(&mut serde_json::Value),
-    datum: impl Fn(&mut Vec<(String, Value)>),
-) -> Vec<u8> {
-    let bytes = std::fs::read(packet).expect("read");
-    let container = ateda_decode::ocf::parse_container(&bytes).expect("container");
-    let mut json: serde_json::Value =
-        serde_json::from_slice(container.schema).expect("schema json");
-    schema(&mut json);
-    let new_schema = Schema::parse_str(&json.to_string()).expect("drifted schema parses");
-    let mut w = Writer::new(&new_schema, Vec::new());
-    for v in Reader::new(&bytes[..]).expect("reader") {
-        let Value::Record(mut fields) = v.expect("datum") else {
-            panic!("record")
-        };
-        datum(&mut fields);
-        w.append(Value::Record(fields))
-            .expect("append drifted datum");
-    }
-    w.into_inner().expect("container bytes")
-}
 
 fn fields_of<'a>(json: &'a mut serde_json::Value, name: &str) -> &'a mut Vec<serde_json::Value> {
     let f = json["fields"]
@@ -64,33 +31,6 @@ fn record_mut<'a>(fields: &'a mut [(String, Value)], name: &str) -> &'a mut Vec<
         Value::Record(f) => f,
         other => panic!("{name} is {other:?}"),
     }
-}
-
-fn options(root: &Path, sources: Vec<PathBuf>) -> IngestOptions {
-    IngestOptions {
-        survey: ZTF,
-        sources,
-        lakehouse: LakehouseConfig {
-            catalog: format!("sqlite:{}", root.join("catalog.db").display()),
-            warehouse: format!("file://{}", root.join("warehouse").display()),
-            props: Default::default(),
-            retry: RetryPolicy::default(),
-        },
-        cutouts: format!("file://{}", root.join("cutouts").display()),
-        quarantine: format!("file://{}", root.join("quarantine").display()),
-        commit_every: 50_000,
-        chunk_alerts: 4,
-        workers: 2,
-        upload_concurrency: 8,
-        limits: Default::default(),
-    }
-}
-
-async fn run(root: &Path, sources: Vec<PathBuf>) -> Summary {
-    std::fs::create_dir_all(root.join("warehouse")).expect("warehouse dir");
-    ingest(&options(root, sources), &Live::default())
-        .await
-        .expect("ingest")
 }
 
 /// (candid, fink_score) of every row. Nested additions (candidate.new_cand) are checked
@@ -133,13 +73,6 @@ async fn read_back(root: &Path) -> Vec<(i64, Option<f64>)> {
     }
     out.sort_by_key(|r| r.0);
     out
-}
-
-fn candid_of(p: &Path) -> i64 {
-    p.file_stem()
-        .and_then(|s| s.to_str())
-        .and_then(|s| s.parse().ok())
-        .expect("numeric name")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

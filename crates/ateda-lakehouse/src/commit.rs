@@ -9,10 +9,21 @@ use std::sync::Mutex;
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::Catalog;
 
 use crate::error::{ice, LakehouseError};
+use crate::guard::AtSnapshot;
 use crate::retry::{outcome_unknown, retried, COMMIT_TOKEN};
 use crate::{BronzeTable, Lakehouse};
+
+/// The answer to an append that must find the table where its keys were checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Committed: the new snapshot's id.
+    Committed(i64),
+    /// Not committed: the main branch moved past the validated snapshot (to this one).
+    Moved,
+}
 
 impl Lakehouse {
     /// Appends data files to a table in one snapshot and returns the new snapshot id.
@@ -28,11 +39,45 @@ impl Lakehouse {
         t: BronzeTable,
         loaded: Option<Table>,
         files: Vec<DataFile>,
-        mut properties: HashMap<String, String>,
+        properties: HashMap<String, String>,
     ) -> Result<Option<i64>, LakehouseError> {
         if files.is_empty() {
             return Ok(None);
         }
+        match self
+            .append_files(t, loaded, files, properties, None)
+            .await?
+        {
+            Appended::Committed(id) => Ok(Some(id)),
+            // unreachable without a guard; reported as no snapshot rather than a panic
+            Appended::Moved => Ok(None),
+        }
+    }
+
+    /// Appends data files only while the table's main branch is at `validated` (the
+    /// snapshot whose keys the caller checked its rows against): otherwise nothing is
+    /// committed and [`Appended::Moved`] tells the caller to check the snapshots
+    /// committed since and try again. Retries and the lost-answer search are those of
+    /// [`Lakehouse::commit`].
+    pub async fn commit_at(
+        &self,
+        t: BronzeTable,
+        validated: Option<i64>,
+        files: Vec<DataFile>,
+        properties: HashMap<String, String>,
+    ) -> Result<Appended, LakehouseError> {
+        self.append_files(t, None, files, properties, Some(validated))
+            .await
+    }
+
+    async fn append_files(
+        &self,
+        t: BronzeTable,
+        loaded: Option<Table>,
+        files: Vec<DataFile>,
+        mut properties: HashMap<String, String>,
+        guard: Option<Option<i64>>,
+    ) -> Result<Appended, LakehouseError> {
         let token = uuid::Uuid::new_v4().to_string();
         properties.insert(COMMIT_TOKEN.to_string(), token.clone());
         let ident = self.ident(t);
@@ -56,7 +101,12 @@ impl Lakehouse {
                         snapshot = id,
                         "the commit whose answer was lost had been applied; not repeating it"
                     );
-                    return Ok(Some(id));
+                    return Ok(Appended::Committed(id));
+                }
+            }
+            if let Some(at) = guard {
+                if table.metadata().current_snapshot_id() != at {
+                    return Ok(Appended::Moved);
                 }
             }
             let tx = Transaction::new(&table);
@@ -66,8 +116,20 @@ impl Lakehouse {
                 .add_data_files(files.clone())
                 .set_snapshot_properties(properties.clone())
                 .apply(tx)?;
-            match tx.commit(self.catalog.as_ref()).await {
-                Ok(table) => Ok(table.metadata().current_snapshot().map(|s| s.snapshot_id())),
+            let guarded = guard.map(|at| AtSnapshot::new(self.catalog.clone(), ident.clone(), at));
+            let catalog: &dyn Catalog = match &guarded {
+                Some(g) => g,
+                None => self.catalog.as_ref(),
+            };
+            match tx.commit(catalog).await {
+                Ok(table) => match table.metadata().current_snapshot_id() {
+                    Some(id) => Ok(Appended::Committed(id)),
+                    None => Err(iceberg::Error::new(
+                        iceberg::ErrorKind::Unexpected,
+                        "an append left the table without a current snapshot",
+                    )),
+                },
+                Err(_) if guarded.as_ref().is_some_and(AtSnapshot::moved) => Ok(Appended::Moved),
                 Err(e) => {
                     if outcome_unknown(&e) {
                         flag.store(true, Ordering::Relaxed);
@@ -167,7 +229,12 @@ mod tests {
             .await
             .expect("append");
         assert_eq!(none, None);
-        // the key scan of an empty alerts table finds nothing
-        assert!(lh.existing_keys(&[19_642]).await.expect("scan").is_empty());
+        // the key lookup of an empty alerts table finds nothing
+        let alerts = lh.load(BronzeTable::Alerts).await.expect("load");
+        let (files, keys) = lh
+            .stored_keys(&alerts, &[(1, i64::MAX)], |_| true)
+            .await
+            .expect("lookup");
+        assert!(files.is_empty() && keys.is_empty());
     }
 }

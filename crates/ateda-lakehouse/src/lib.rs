@@ -7,8 +7,10 @@
 //!   added at any depth, in one schema commit, safe with concurrent writers (`evolve`).
 //! - [`DataWriter`] writes Parquet data files partitioned by night (`writer`);
 //!   [`Lakehouse::commit`] appends them in one snapshot, never twice (`commit`).
-//! - [`Lakehouse::existing_keys`] and [`Lakehouse::quarantined`] read the tables
-//!   themselves for idempotency (`scan`).
+//! - [`Lakehouse::stored_keys`] and [`Lakehouse::files_added_since`] read the keys
+//!   already stored (`keys`); [`Lakehouse::commit_at`] commits only onto the snapshot
+//!   whose keys were checked (`guard`): exactly once by key with concurrent writers.
+//! - [`Lakehouse::quarantined`] reads the members already quarantined (`scan`).
 //! - Catalog calls ride out transient failures ([`RetryPolicy`], `retry`).
 
 #![deny(missing_docs)]
@@ -18,8 +20,11 @@ mod catalog;
 mod commit;
 mod error;
 mod evolve;
+mod guard;
+mod keys;
 mod recover;
 mod retry;
+mod rewrite;
 mod scan;
 mod schema_commit;
 mod tables;
@@ -36,10 +41,13 @@ use iceberg::spec::Schema;
 use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableIdent};
 
+pub use commit::Appended;
 pub use error::LakehouseError;
 pub use evolve::{Evolution, EvolveError, SchemaVersion};
+pub use keys::{key_ranges, parse_sha256, StoredKey};
 pub use recover::{manual_steps, recover, MetadataFile, Recovered, Recovery};
 pub use retry::{RetryPolicy, COMMIT_TOKEN};
+pub use rewrite::{parquet_bytes, Rewritten};
 pub use tables::{ledger_batch, quarantine_batch, BronzeTable, LedgerRow, QuarantineRow};
 pub use writer::DataWriter;
 

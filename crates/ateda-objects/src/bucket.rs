@@ -215,7 +215,7 @@ mod tests {
     async fn create_if_absent_keeps_first_bytes() {
         let dir = tempfile::tempdir().expect("tmp");
         let b = Bucket::open(&dir.path().join("cutouts").display().to_string()).expect("open");
-        let key = stamp_key(&ZTF, 19648, 42, "science");
+        let key = stamp_key(&ZTF, 19648, 42, "science", &[7; 32]);
         assert_eq!(key, "ztf/night=2023-10-18/42/science.fits.gz");
         assert_eq!(
             b.put_if_absent(&key, bytes::Bytes::from_static(b"one"))
@@ -239,18 +239,18 @@ mod tests {
     async fn batch_path_creates_skips_existing_and_never_rewrites() {
         let dir = tempfile::tempdir().expect("tmp");
         let b = Bucket::open(&dir.path().join("cutouts").display().to_string()).expect("open");
-        let first = stamp_key(&ZTF, 19648, 42, "science");
+        let first = stamp_key(&ZTF, 19648, 42, "science", &[7; 32]);
         b.put_if_absent(&first, bytes::Bytes::from_static(b"one"))
             .await
             .expect("put");
         let items = vec![
             (first.clone(), bytes::Bytes::from_static(b"a different one")),
             (
-                stamp_key(&ZTF, 19648, 43, "template"),
+                stamp_key(&ZTF, 19648, 43, "template", &[7; 32]),
                 bytes::Bytes::from_static(b"new"),
             ),
             (
-                stamp_key(&ZTF, 19648, 44, "science"),
+                stamp_key(&ZTF, 19648, 44, "science", &[7; 32]),
                 bytes::Bytes::from_static(b"newer"),
             ),
         ];
@@ -258,7 +258,7 @@ mod tests {
         assert_eq!(got, vec![Put::Existed, Put::Created, Put::Created]);
         assert_eq!(b.get(&first).await.expect("get").as_ref(), b"one");
         assert_eq!(
-            b.get(&stamp_key(&ZTF, 19648, 44, "science"))
+            b.get(&stamp_key(&ZTF, 19648, 44, "science", &[7; 32]))
                 .await
                 .expect("get")
                 .as_ref(),

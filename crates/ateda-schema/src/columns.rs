@@ -12,6 +12,9 @@ pub const INGEST_SCHEMA_VERSION: &str = "ingest_schema_version";
 pub const INGEST_RUN_ID: &str = "ingest_run_id";
 /// When the row was ingested (UTC).
 pub const INGESTED_AT: &str = "ingested_at";
+/// sha256 (hex) of the alert's Avro datum as its writer schema encodes it: what "the
+/// same content" means for a key met twice.
+pub const INGEST_ALERT_SHA256: &str = "ingest_alert_sha256";
 
 /// Name of the column holding the URI of a stamp object of this kind.
 pub fn cutout_uri(kind: &str) -> String {

@@ -24,7 +24,7 @@ pub mod ztf;
 pub use avro::{parse_writer_schema, FieldDef, Prim, Shape, Ty, WriterSchema};
 pub use diff::{apply_changes, diff_writer, missing_columns, Conflict, SchemaChange, SchemaDiff};
 pub use night::{format_day, night_from_jd, night_from_mjd, JD_UNIX_EPOCH};
-pub use survey::{NightRule, StampField, StampLayout, Survey};
+pub use survey::{NightBounds, NightRule, StampField, StampLayout, Survey};
 pub use table::bootstrap_schema;
 
 /// Errors raised while reading a writer schema or building a table schema.

@@ -75,6 +75,35 @@ pub struct Survey {
     pub stamp_layout: StampLayout,
     /// File suffix of a stamp object (`.fits.gz`).
     pub stamp_suffix: &'static str,
+    /// The survey's first observing night (days since 1970-01-01): the default lower
+    /// bound of [`NightBounds`]. An alert dated before it is quarantined.
+    pub first_night: i32,
+}
+
+/// The nights a run accepts (days since 1970-01-01, both inclusive). A packet whose
+/// night falls outside is quarantined with a reason naming both (a `jd` of 0 or 2e9
+/// is a poison value no reader can place, not an observation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NightBounds {
+    /// First accepted night.
+    pub first: i32,
+    /// Last accepted night.
+    pub last: i32,
+}
+
+impl NightBounds {
+    /// The survey's first night to `today + 1` (days since 1970-01-01).
+    pub fn for_survey(survey: &Survey, today: i32) -> NightBounds {
+        NightBounds {
+            first: survey.first_night,
+            last: today.saturating_add(1),
+        }
+    }
+
+    /// True when `night` lies within the bounds.
+    pub fn contains(&self, night: i32) -> bool {
+        (self.first..=self.last).contains(&night)
+    }
 }
 
 impl Survey {
@@ -98,6 +127,7 @@ impl Survey {
                 INGEST_SCHEMA_VERSION,
                 INGEST_RUN_ID,
                 INGESTED_AT,
+                INGEST_ALERT_SHA256,
             ]
             .map(str::to_string),
         );

@@ -202,6 +202,12 @@ pub fn bootstrap_schema(survey: &Survey) -> Result<Schema, SchemaError> {
             PrimitiveType::Timestamptz,
             "when the row was ingested (UTC)",
         ),
+        (
+            columns::INGEST_ALERT_SHA256,
+            PrimitiveType::String,
+            "sha256 (hex) of the alert's Avro datum bytes under its writer schema; the same \
+             key met again with another value is quarantined, never stored twice",
+        ),
     ];
     for (name, ty, doc) in extra {
         fields.push(doc_field(ids.fresh(), name, ty, doc));

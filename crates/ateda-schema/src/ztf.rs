@@ -40,4 +40,6 @@ pub const ZTF: Survey = Survey {
         data: "stampData",
     },
     stamp_suffix: ".fits.gz",
+    // 2017-01-01: before ZTF's first light (2017-11), after every commissioning packet.
+    first_night: 17_167,
 };
