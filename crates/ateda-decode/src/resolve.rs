@@ -319,7 +319,15 @@ pub fn decode(op: &Op, buf: &mut &[u8], col: Option<&mut Col>) -> Result<(), Dec
                 .ok()
                 .and_then(|i| branches.get(i))
                 .ok_or_else(|| DecodeError::Invalid(format!("union branch {idx} out of range")))?;
-            decode(branch, buf, col)?;
+            match branch {
+                // A null chosen by its branch index took an input byte: not zero-width.
+                Op::Null => {
+                    if let Some(c) = col {
+                        c.push_null();
+                    }
+                }
+                other => decode(other, buf, col)?,
+            }
         }
         Op::Array(item) => match col {
             Some(Col::List(offsets, child, v)) => {
@@ -498,5 +506,11 @@ mod tests {
             ..Limits::DEFAULT
         };
         assert!(run(&op, &target, &input, enough).is_ok());
+        // nulls chosen by a union branch take a byte each: bounded by the input, not budgeted
+        let nullable = Op::Array(Box::new(Op::Union(vec![Op::Null, Op::Double])));
+        let mut branches = long(1000);
+        branches.extend(vec![0u8; 1000]);
+        branches.extend(long(0));
+        assert!(run(&nullable, &target, &branches, tight).is_ok());
     }
 }
