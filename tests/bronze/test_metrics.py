@@ -28,7 +28,9 @@ def scrape(url: str, deadline: float) -> dict[str, float]:
             if line and not line.startswith("#"):
                 name, _, value = line.rpartition(" ")
                 values[name] = float(value)
-        if values.get("ateda_alerts_ingested_total") == 32:
+        # finished: every alert ingested and their one commit made (the ingested count
+        # grows as rows are written, before the commit that ends the run)
+        if values.get("ateda_alerts_ingested_total") == 32 and values.get("ateda_commits_total"):
             return values
         time.sleep(0.1)
     raise AssertionError("metrics never showed the finished run")

@@ -274,6 +274,21 @@ fn run_inner(args: &IngestArgs, show_progress: bool) -> Result<Summary> {
 }
 
 fn summary_line(s: &Summary) -> String {
+    let mut extra = String::new();
+    let mut note = |n: u64, what: &str| {
+        if n > 0 {
+            extra.push_str(&format!(", {n} {what}"));
+        }
+    };
+    note(
+        s.duplicate_conflicts,
+        "duplicates with different content (quarantined)",
+    );
+    note(s.skipped_files, "non-alert files skipped");
+    note(s.skipped_entries, "directory entries skipped");
+    note(s.skipped_members, "non-regular tar members skipped");
+    note(s.empty_sources, "sources with no alerts");
+    note(s.oversized_members, "oversized members (quarantined)");
     format!(
         "ingested {} alerts ({} already present, {} quarantined{}), {} cutouts written ({} already present), {} commits, snapshot {}, {:.2} s, {:.0} alerts/s{}{}",
         s.ingested,
@@ -287,6 +302,6 @@ fn summary_line(s: &Summary) -> String {
         s.elapsed_s,
         s.alerts_per_s,
         if s.columns_added.is_empty() { String::new() } else { format!(", {} schema changes ({})", s.columns_added.len(), s.columns_added.join("; ")) },
-        if s.skipped_files > 0 { format!(", {} non-alert files skipped", s.skipped_files) } else { String::new() },
+        extra,
     )
 }

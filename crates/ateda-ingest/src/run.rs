@@ -101,6 +101,7 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
                 keys: keys.clone(),
                 key_name: opts.survey.key,
                 member_bytes: Vec::new(),
+                buffered_bytes: 0,
             },
             item_rx.clone(),
             chunk_tx.clone(),

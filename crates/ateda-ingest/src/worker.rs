@@ -15,6 +15,11 @@ use crate::keys::{KeyIndex, Verdict};
 use crate::registry::{Refused, SchemaRegistry};
 use crate::IngestError;
 
+/// Member bytes a worker buffers before it flushes, whatever `--chunk` says: the stamps
+/// of buffered rows are slices of their members, so a chunk of large packets would
+/// otherwise hold chunk x member-cap bytes.
+const FLUSH_BYTES: usize = 256 << 20;
+
 /// At most this many conflicting keys are named in one quarantine reason.
 const CONFLICTS_NAMED: usize = 5;
 
@@ -73,6 +78,8 @@ pub(crate) struct Worker {
     /// The bytes of the members buffered in the builder, in order (shared, not copied:
     /// the stamps are slices of them anyway), kept until their keys are claimed.
     pub member_bytes: Vec<bytes::Bytes>,
+    /// Their total size.
+    pub buffered_bytes: usize,
 }
 
 impl Worker {
@@ -85,6 +92,7 @@ impl Worker {
             .finish()
             .map_err(|e| IngestError::Internal(format!("building an Arrow batch failed: {e}")))?;
         let member_bytes = std::mem::take(&mut self.member_bytes);
+        self.buffered_bytes = 0;
         let alerts: Vec<(i64, [u8; 32])> = batch.stamps.iter().map(|s| (s.key, s.sha256)).collect();
         let verdicts = self.runtime.block_on(self.keys.claim(&alerts))?;
         let keep: Vec<bool> = verdicts.iter().map(|v| *v == Verdict::New).collect();
@@ -199,6 +207,7 @@ impl Worker {
                 Ok(Added::Rows(n)) => {
                     add(&self.live.alerts, n as u64);
                     self.member_bytes.push(bytes.clone());
+                    self.buffered_bytes += bytes.len();
                     return Ok(None);
                 }
                 Ok(Added::NeedsChanges { writer, .. }) => writer,
@@ -258,7 +267,8 @@ pub(crate) fn spawn_worker(
                     return;
                 }
             }
-            if w.builder.len() >= w.chunk_alerts && !w.send_flush(&tx) {
+            let full = w.builder.len() >= w.chunk_alerts || w.buffered_bytes >= FLUSH_BYTES;
+            if full && !w.send_flush(&tx) {
                 return;
             }
         }

@@ -216,7 +216,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let b = Bucket::open(&dir.path().join("cutouts").display().to_string()).expect("open");
         let key = stamp_key(&ZTF, 19648, 42, "science", &[7; 32]);
-        assert_eq!(key, "ztf/night=2023-10-18/42/science.fits.gz");
+        assert_eq!(
+            key,
+            "ztf/night=2023-10-18/42/science-07070707070707070707070707070707.fits.gz"
+        );
         assert_eq!(
             b.put_if_absent(&key, bytes::Bytes::from_static(b"one"))
                 .await
