@@ -64,6 +64,10 @@ pub struct IngestArgs {
     /// dated later is quarantined.
     #[arg(long, value_parser = parse_night)]
     last_night: Option<i32>,
+    /// Seconds after which an alert commit whose ledger commit never came (a run stopped
+    /// between the two) has its ledger rows rebuilt from its rows.
+    #[arg(long, default_value_t = defaults::LEDGER_GRACE_SECS)]
+    ledger_grace_secs: u64,
     /// Caps on hostile input (docs/bronze-contract.md, "Caps on hostile input"); boxed:
     /// the ingest arguments stay small beside the other commands' (clippy large_enum_variant).
     #[command(flatten)]
@@ -143,6 +147,7 @@ fn options(args: &IngestArgs) -> Result<IngestOptions> {
         upload_concurrency: args.uploads,
         limits: args.limits.limits(),
         nights: night_bounds(args.first_night, args.last_night),
+        ledger_grace: Duration::from_secs(args.ledger_grace_secs),
     })
 }
 

@@ -11,3 +11,6 @@ pub const UPLOADS: usize = 64;
 pub const CATALOG_RETRY_SECS: u64 = 60;
 /// Embedded lakehouse directory.
 pub const LAKEHOUSE_DIR: &str = "lakehouse";
+/// Age after which an alert commit with no ledger commit is taken for a stopped run's and
+/// its ledger rows are rebuilt (a live run commits its ledger right after its rows).
+pub const LEDGER_GRACE_SECS: u64 = 600;

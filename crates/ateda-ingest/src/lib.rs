@@ -27,6 +27,7 @@
 mod counters;
 pub mod defaults;
 mod keys;
+mod ledger;
 mod reader;
 mod registry;
 mod run;

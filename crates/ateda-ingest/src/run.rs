@@ -43,6 +43,9 @@ pub struct IngestOptions {
     pub upload_concurrency: usize,
     /// The nights accepted (`None`: the survey's first night to tomorrow, UTC).
     pub nights: Option<NightBounds>,
+    /// Age after which an alert commit with no ledger commit is repaired (see
+    /// [`crate::defaults::LEDGER_GRACE_SECS`]).
+    pub ledger_grace: std::time::Duration,
     /// Caps on hostile input (member size, inflated size, array items, blocks, cached
     /// writer schemas).
     pub limits: ateda_decode::Limits,
@@ -64,6 +67,7 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
     let cutouts = Bucket::open(&opts.cutouts)?;
     let quarantine = Bucket::open(&opts.quarantine)?;
     let registry = Arc::new(SchemaRegistry::new(lakehouse.clone(), live.clone()).await?);
+    crate::ledger::repair(&lakehouse, opts.ledger_grace).await?;
     let keys = Arc::new(KeyIndex::open(lakehouse.clone()).await?);
     let today = (ingested_at_us / 86_400_000_000) as i32;
     let nights = opts

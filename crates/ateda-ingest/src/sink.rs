@@ -11,7 +11,7 @@ use std::time::Instant;
 use ateda_decode::{hex, TableSchema};
 use ateda_lakehouse::{
     key_ranges, ledger_batch, parquet_bytes, quarantine_batch, Appended, BronzeTable, DataWriter,
-    Lakehouse, LedgerRow, QuarantineRow,
+    Lakehouse, LedgerRow, QuarantineRow, ALERTS_SNAPSHOT, LEDGER_FOLLOWS, RUN_ID,
 };
 use ateda_objects::{quarantine_key, Bucket};
 use iceberg::spec::DataFile;
@@ -201,8 +201,13 @@ impl<'a> Sink<'a> {
         let now = chrono::Utc::now().timestamp_micros();
         let members = std::mem::take(&mut self.pending_members);
         let run_id = self.run_id.clone();
-        let props = || HashMap::from([("ateda.run-id".to_string(), run_id.clone())]);
+        let props = || HashMap::from([(RUN_ID.to_string(), run_id.clone())]);
         if !members.is_empty() {
+            let mut ledger_props = props();
+            if let Some(id) = snapshot {
+                // names the alerts commit these rows account for (see `ledger`)
+                ledger_props.insert(ALERTS_SNAPSHOT.to_string(), id.to_string());
+            }
             let rows: Vec<LedgerRow> = members
                 .into_iter()
                 .map(|m| LedgerRow {
@@ -221,7 +226,7 @@ impl<'a> Sink<'a> {
                     BronzeTable::Ledger,
                     |schema| ledger_batch(schema, &rows),
                     &prefix,
-                    props(),
+                    ledger_props,
                 )
                 .await?;
         }
@@ -263,8 +268,9 @@ impl Sink<'_> {
                 return Ok((None, 0));
             }
             let props = HashMap::from([
-                ("ateda.run-id".to_string(), self.run_id.clone()),
+                (RUN_ID.to_string(), self.run_id.clone()),
                 ("ateda.rows".to_string(), rows.to_string()),
+                (LEDGER_FOLLOWS.to_string(), "follows".to_string()),
             ]);
             match self
                 .lakehouse

@@ -13,7 +13,7 @@ use arrow_array::{Array, Int64Array, StringArray};
 use futures::{StreamExt, TryStreamExt};
 use iceberg::arrow::ArrowReaderBuilder;
 use iceberg::expr::{Predicate, Reference};
-use iceberg::spec::{Datum, ManifestStatus};
+use iceberg::spec::Datum;
 use iceberg::table::Table;
 use iceberg::Runtime;
 
@@ -170,29 +170,14 @@ impl Lakehouse {
                 break;
             };
             at = snap.parent_snapshot_id();
-            let run = snap.summary().additional_properties.get("ateda.run-id");
+            let run = snap
+                .summary()
+                .additional_properties
+                .get(crate::ledger_gap::RUN_ID);
             if skip_run.is_some() && run.map(String::as_str) == skip_run {
                 continue;
             }
-            let list = table
-                .manifest_list_reader(snap)
-                .load()
-                .await
-                .map_err(ice("reading a manifest list"))?;
-            for mf in list.entries() {
-                if mf.added_snapshot_id != id {
-                    continue;
-                }
-                let manifest = mf
-                    .load_manifest(table.file_io())
-                    .await
-                    .map_err(ice("reading a manifest"))?;
-                for e in manifest.entries() {
-                    if e.status() == ManifestStatus::Added && e.snapshot_id() == Some(id) {
-                        out.insert(e.data_file().file_path().to_string());
-                    }
-                }
-            }
+            out.extend(crate::ledger_gap::added_by(table, id).await?);
         }
         Ok(out)
     }

@@ -10,6 +10,8 @@
 //! - [`Lakehouse::stored_keys`] and [`Lakehouse::files_added_since`] read the keys
 //!   already stored (`keys`); [`Lakehouse::commit_at`] commits only onto the snapshot
 //!   whose keys were checked (`guard`): exactly once by key with concurrent writers.
+//! - [`Lakehouse::unrecorded_alert_commits`] finds alert commits whose ledger commit
+//!   never came (`ledger_gap`), so the ledger can be repaired from their rows.
 //! - [`Lakehouse::quarantined`] reads the members already quarantined (`scan`).
 //! - Catalog calls ride out transient failures ([`RetryPolicy`], `retry`).
 
@@ -22,6 +24,7 @@ mod error;
 mod evolve;
 mod guard;
 mod keys;
+mod ledger_gap;
 mod recover;
 mod retry;
 mod rewrite;
@@ -45,6 +48,7 @@ pub use commit::Appended;
 pub use error::LakehouseError;
 pub use evolve::{Evolution, EvolveError, SchemaVersion};
 pub use keys::{key_ranges, parse_sha256, StoredKey};
+pub use ledger_gap::{Unrecorded, ALERTS_SNAPSHOT, LEDGER_FOLLOWS, RUN_ID};
 pub use recover::{manual_steps, recover, MetadataFile, Recovered, Recovery};
 pub use retry::{RetryPolicy, COMMIT_TOKEN};
 pub use rewrite::{parquet_bytes, Rewritten};

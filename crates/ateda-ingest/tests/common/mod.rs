@@ -88,6 +88,7 @@ pub fn options(root: &Path, sources: Vec<PathBuf>) -> IngestOptions {
         upload_concurrency: 8,
         limits: Default::default(),
         nights: None,
+        ledger_grace: std::time::Duration::from_secs(600),
     }
 }
 
