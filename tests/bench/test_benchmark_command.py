@@ -28,9 +28,10 @@ ROWS = [
 
 
 def stamps(root: Path) -> dict[tuple[str, str], bytes]:
-    """(candid, kind) -> bytes of every `<candid>/<kind>.fits.gz` under root."""
+    """(candid, kind) -> bytes of every `<candid>/<kind>[-<content hash>].fits.gz` under root
+    (ateda's keys carry the alert's content hash, the baseline's do not)."""
     return {
-        (p.parent.name, p.name.removesuffix(".fits.gz")): p.read_bytes()
+        (p.parent.name, p.name.removesuffix(".fits.gz").split("-")[0]): p.read_bytes()
         for p in root.rglob("*.fits.gz")
     }
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from urllib.parse import urlparse
 
+import fastavro
 import pytest
 
 from ateda_testlib import night_of_jd, run_ingest
@@ -56,10 +58,17 @@ def test_every_field_survives_bit_for_bit(ingested, packets):
             # checked through DuckDB below: pyiceberg 0.12 reads a null list as [])
             if "drb" not in rec["candidate"]:
                 assert row["candidate"]["drb"] is None
+            # the content hash is the sha256 of the datum's own bytes (the one block's data)
+            with path.open("rb") as f:
+                (block,) = list(fastavro.block_reader(f))
+            assert block.num_records == 1
+            sha = hashlib.sha256(block.bytes_.getvalue()).hexdigest()
+            assert row["ingest_alert_sha256"] == sha
             for field, kind in CUTOUTS.items():
                 stamp = stamps[field]
                 uri = row[f"cutout_{kind}_uri"]
-                assert uri.endswith(f"/{rec['candid']}/{kind}.fits.gz")
+                # stamp keys carry 128 bits of the content hash: immutable per content
+                assert uri.endswith(f"/{rec['candid']}/{kind}-{sha[:32]}.fits.gz")
                 assert Path(urlparse(uri).path).read_bytes() == stamp["stampData"]
                 assert row[f"cutout_{kind}_file_name"] == stamp["fileName"]
             jd = rec["candidate"]["jd"]

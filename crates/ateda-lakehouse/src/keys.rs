@@ -95,9 +95,21 @@ impl Lakehouse {
             })
             .reduce(Predicate::or)
             .unwrap_or(Predicate::AlwaysFalse);
+        // A scan reads through the schema of the current snapshot: a table evolved since
+        // (e.g. given the hash column by bootstrap) may lack the hash column there.
+        let sha = ateda_schema::columns::INGEST_ALERT_SHA256;
+        let has_sha = match table.metadata().current_snapshot() {
+            Some(s) => s
+                .schema(table.metadata())
+                .map_err(ice("the key lookup's schema"))?
+                .field_by_name(sha)
+                .is_some(),
+            None => false,
+        };
+        let columns: Vec<&str> = if has_sha { vec![key, sha] } else { vec![key] };
         let scan = table
             .scan()
-            .select([key, ateda_schema::columns::INGEST_ALERT_SHA256])
+            .select(columns)
             .with_filter(filter)
             .build()
             .map_err(ice("planning the key lookup"))?;
@@ -135,7 +147,10 @@ impl Lakehouse {
             let Some(k) = batch.column(0).as_any().downcast_ref::<Int64Array>() else {
                 continue;
             };
-            let sha = batch.column(1).as_any().downcast_ref::<StringArray>();
+            let sha = batch
+                .columns()
+                .get(1)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>());
             for i in 0..batch.num_rows() {
                 if !k.is_valid(i) {
                     continue;
