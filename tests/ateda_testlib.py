@@ -57,3 +57,16 @@ def run_ingest(lakehouse: Path, *sources: Path | str, extra: tuple[str, ...] = (
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
     data = json.loads(summary.read_text()) if summary.exists() else {}
     return IngestRun(proc.returncode, proc.stdout, proc.stderr, data)
+
+
+def gen_alerts(out: Path, n: int, night: str) -> list[Path]:
+    """`ateda gen`: n synthetic alerts of a night (YYYYMMDD) as <candid>.avro files."""
+    subprocess.run(
+        [str(ateda_bin()), "gen", "--n", str(n), "--night", night, "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    files = sorted(out.rglob("*.avro"))
+    assert len(files) == n
+    return files

@@ -16,7 +16,7 @@ import fastavro
 import pytest
 from cluster.helpers import Cluster, cluster_from_env, ingest_cmd, run_ingest
 
-from ateda_testlib import ateda_bin
+from ateda_testlib import ateda_bin, gen_alerts
 from bronze.readers import table_rows
 
 WRITERS = 4
@@ -25,16 +25,7 @@ ALERTS = 240  # distinct alerts; each writer gets 120 of them, 60 shared with th
 
 @pytest.fixture(scope="module")
 def alerts(tmp_path_factory) -> list[Path]:
-    out = tmp_path_factory.mktemp("gen") / "night"
-    subprocess.run(
-        [str(ateda_bin()), "gen", "--n", str(ALERTS), "--night", "20231014", "--out", str(out)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    files = sorted(out.rglob("*.avro"))
-    assert len(files) == ALERTS
-    return files
+    return gen_alerts(tmp_path_factory.mktemp("gen") / "night", ALERTS, "20231014")
 
 
 def writer_sources(alerts: list[Path], root: Path) -> list[Path]:

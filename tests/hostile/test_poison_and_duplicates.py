@@ -7,14 +7,13 @@ in quarantine with both hashes, and nothing is uploaded again."""
 from __future__ import annotations
 
 import io
-import subprocess
 import tarfile
 from pathlib import Path
 
 import fastavro
 import pytest
 
-from ateda_testlib import ateda_bin, run_ingest
+from ateda_testlib import gen_alerts, run_ingest
 from bronze.readers import table_rows
 
 N = 300
@@ -22,16 +21,7 @@ N = 300
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory) -> list[Path]:
-    out = tmp_path_factory.mktemp("gen") / "night"
-    subprocess.run(
-        [str(ateda_bin()), "gen", "--n", str(N), "--night", "20231015", "--out", str(out)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    files = sorted(out.rglob("*.avro"))
-    assert len(files) == N
-    return files
+    return gen_alerts(tmp_path_factory.mktemp("gen") / "night", N, "20231015")
 
 
 def edited(path: Path, **candidate_or_top) -> bytes:

@@ -7,7 +7,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{candid_of, drifted, options, run, v4_packets};
+use common::{candid_of, drifted, options, run, scan, v4_packets};
 
 use apache_avro::types::Value;
 use arrow_array::{Array, Float64Array, Int64Array};
@@ -38,24 +38,8 @@ fn record_mut<'a>(fields: &'a mut [(String, Value)], name: &str) -> &'a mut Vec<
 /// 0.10's reader cannot yet project a struct column that gained a field onto data files
 /// written before (its RecordBatchTransformer counts the struct's arrays).
 async fn read_back(root: &Path) -> Vec<(i64, Option<f64>)> {
-    let lh = Lakehouse::connect(&options(root, vec![]).lakehouse, ZTF)
-        .await
-        .expect("connect");
-    let table = lh.load(BronzeTable::Alerts).await.expect("load");
-    let scan = table
-        .scan()
-        .select(["candid", "fink_score"])
-        .build()
-        .expect("scan");
-    let batches: Vec<_> = scan
-        .to_arrow()
-        .await
-        .expect("stream")
-        .try_collect()
-        .await
-        .expect("batches");
     let mut out = Vec::new();
-    for b in batches {
+    for b in scan(root, BronzeTable::Alerts, &["candid", "fink_score"]).await {
         let candid = b
             .column(0)
             .as_any()

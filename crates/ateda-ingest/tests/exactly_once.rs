@@ -12,31 +12,14 @@ mod common;
 use apache_avro::types::Value;
 use arrow_array::{Array, Int64Array, StringArray};
 use ateda_ingest::{ingest, Live};
-use ateda_lakehouse::{BronzeTable, Lakehouse};
-use ateda_schema::ztf::ZTF;
-use common::{candid_of, candidate_mut, edited, options, run, v4_packets};
-use futures::TryStreamExt;
+use ateda_lakehouse::BronzeTable;
+use common::{candid_of, candidate_mut, edited, options, run, scan, v4_packets};
 
 /// (candid, ingest_alert_sha256) of every row, sorted.
 async fn rows(root: &Path) -> Vec<(i64, String)> {
-    let lh = Lakehouse::connect(&options(root, vec![]).lakehouse, ZTF)
-        .await
-        .expect("connect");
-    let table = lh.load(BronzeTable::Alerts).await.expect("load");
-    let scan = table
-        .scan()
-        .select(["candid", "ingest_alert_sha256"])
-        .build()
-        .expect("scan");
-    let batches: Vec<_> = scan
-        .to_arrow()
-        .await
-        .expect("stream")
-        .try_collect()
-        .await
-        .expect("batches");
     let mut out = Vec::new();
-    for b in batches {
+    let columns = ["candid", "ingest_alert_sha256"];
+    for b in scan(root, BronzeTable::Alerts, &columns).await {
         let k = b
             .column(0)
             .as_any()
@@ -55,27 +38,8 @@ async fn rows(root: &Path) -> Vec<(i64, String)> {
 
 /// (source, reason) of every quarantine record.
 async fn quarantine(root: &Path) -> Vec<(String, String)> {
-    let lh = Lakehouse::connect(&options(root, vec![]).lakehouse, ZTF)
-        .await
-        .expect("connect");
-    let table = lh.load(BronzeTable::Quarantine).await.expect("load");
-    if table.metadata().current_snapshot().is_none() {
-        return Vec::new();
-    }
-    let scan = table
-        .scan()
-        .select(["source", "reason"])
-        .build()
-        .expect("scan");
-    let batches: Vec<_> = scan
-        .to_arrow()
-        .await
-        .expect("stream")
-        .try_collect()
-        .await
-        .expect("batches");
     let mut out = Vec::new();
-    for b in batches {
+    for b in scan(root, BronzeTable::Quarantine, &["source", "reason"]).await {
         let s = b
             .column(0)
             .as_any()

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use apache_avro::types::Value;
 use apache_avro::{Reader, Schema, Writer};
+use arrow_array::RecordBatch;
 use ateda_ingest::{ingest, IngestOptions, Live, Summary};
-use ateda_lakehouse::{LakehouseConfig, RetryPolicy};
+use ateda_lakehouse::{BronzeTable, Lakehouse, LakehouseConfig, RetryPolicy};
 use ateda_schema::ztf::ZTF;
+use futures::TryStreamExt;
 
 /// The bundled real ZTF 4.x packets.
 pub fn v4_packets() -> Vec<PathBuf> {
@@ -106,4 +108,31 @@ pub fn candid_of(p: &Path) -> i64 {
         .and_then(|s| s.to_str())
         .and_then(|s| s.parse().ok())
         .expect("numeric name")
+}
+
+/// The lakehouse under `root`, connected without changing anything.
+pub async fn lakehouse(root: &Path) -> Lakehouse {
+    Lakehouse::connect(&options(root, vec![]).lakehouse, ZTF)
+        .await
+        .expect("connect")
+}
+
+/// Every batch of a bronze table under `root`, with these columns (none before the
+/// table's first commit).
+pub async fn scan(root: &Path, t: BronzeTable, columns: &[&str]) -> Vec<RecordBatch> {
+    let table = lakehouse(root).await.load(t).await.expect("load");
+    if table.metadata().current_snapshot().is_none() {
+        return Vec::new();
+    }
+    let scan = table
+        .scan()
+        .select(columns.iter().copied())
+        .build()
+        .expect("scan");
+    scan.to_arrow()
+        .await
+        .expect("stream")
+        .try_collect()
+        .await
+        .expect("batches")
 }
