@@ -79,7 +79,8 @@ def test_poison_values_are_quarantined_and_the_night_goes_in(night, tmp_path):
     reasons = {r["source"].split("!")[-1]: r["reason"] for r in table_rows(lh, "quarantine")}
     assert set(reasons) == set(poison)
     for name in ("jd-2e9.avro", "jd-0.avro", "jd-negative.avro"):
-        assert "candidate.jd" in reasons[name] and "outside the accepted nights" in reasons[name]
+        assert reasons[name].startswith("unusable value: record 1: candidate.jd"), reasons[name]
+        assert "outside the accepted nights" in reasons[name]
     assert "--first-night/--last-night" in reasons["jd-2e9.avro"]
     for name in ("candid-0.avro", "candid-negative.avro"):
         assert "not a positive alert key" in reasons[name], reasons[name]

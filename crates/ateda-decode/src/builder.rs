@@ -242,7 +242,7 @@ impl AlertBatchBuilder {
             .last_i64()
             .ok_or_else(|| DecodeError::Invalid(format!("{} is missing", self.survey.key)))?;
         if key <= 0 {
-            return Err(DecodeError::Invalid(format!(
+            return Err(DecodeError::Value(format!(
                 "{} {key} is not a positive alert key",
                 self.survey.key
             )));
@@ -259,7 +259,7 @@ impl AlertBatchBuilder {
             })?;
         let bounds = self.ctx.nights;
         if !bounds.contains(night) {
-            return Err(DecodeError::Invalid(format!(
+            return Err(DecodeError::Value(format!(
                 "{} {} gives night {} outside the accepted nights {}..{} \
                  (ingest --first-night/--last-night)",
                 path(),
@@ -368,6 +368,7 @@ fn with_record(e: DecodeError, record: usize) -> DecodeError {
             "record {record}: input ends inside a value (truncated)"
         )),
         DecodeError::Invalid(s) => DecodeError::Invalid(format!("record {record}: {s}")),
+        DecodeError::Value(s) => DecodeError::Value(format!("record {record}: {s}")),
         other => other,
     }
 }

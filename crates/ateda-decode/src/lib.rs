@@ -46,6 +46,10 @@ pub enum DecodeError {
     /// An encoded value is invalid.
     #[error("invalid encoding: {0}")]
     Invalid(String),
+    /// A well-encoded value no reader can place (a night out of the accepted range, a
+    /// key that is not positive): a poison value, not a decoding failure.
+    #[error("unusable value: {0}")]
+    Value(String),
     /// The writer schema cannot be mapped onto the bronze table.
     #[error("writer schema not supported: {0}")]
     Schema(String),
