@@ -4,23 +4,27 @@
 //!
 //! ```text
 //! reader thread ──members──▶ decode workers (one per core) ──Arrow chunks──▶ sink task
-//!   (files, dirs, tar.gz      (writer schema resolved onto the   (dedupe by key, Parquet
-//!    streamed, never           table once per pair; the table     files per table schema,
-//!    extracted)                evolved first when it lacks a      one Iceberg commit per
-//!                              field; stamps written; corrupt     `commit_every` alerts,
-//!                              members rejected whole)            ledger, quarantine)
+//!   (files, dirs, tar.gz      (writer schema resolved onto the   (Parquet files per table
+//!    streamed, never           table once per pair; the table     schema; one Iceberg commit
+//!    extracted; members        evolved first when it lacks a      per `commit_every` alerts,
+//!    capped, queue bounded     field; keys claimed, then the      only onto a snapshot whose
+//!    in bytes)                 stamps of new rows written;        new keys were checked;
+//!                              bad members rejected whole)        ledger, quarantine)
 //! ```
 //!
 //! - [`reader`](crate::reader), [`worker`](crate::worker), [`sink`](crate::sink): the
 //!   three stages; [`registry`](crate::registry): the table schema the workers decode
-//!   into, and the one place that evolves it; [`counters`](crate::counters): one set of
-//!   counters, read live and summed up at the end.
+//!   into, and the one place that evolves it; [`keys`](crate::keys): the run's view of
+//!   the keys stored (exactly once by key); [`ledger`](crate::ledger): repairing the
+//!   ledger of a run stopped between its two commits; [`counters`](crate::counters): one
+//!   set of counters, read live and summed up at the end.
 //!
-//! Guarantees: stamps are written before the rows that point at them are committed;
-//! rows are committed atomically per batch; a re-run reads the keys already stored for
-//! the nights it touches and skips them, so a crash at any point followed by a re-run
-//! ends with every alert exactly once. Rejected members keep their bytes under the
-//! quarantine root and a row in `bronze.quarantine`.
+//! Guarantees: the key is unique in the table across runs, nights and concurrent
+//! writers (same key, other content: the first committed packet stays, the other is
+//! quarantined); stamps are written (content-addressed, never replaced) before the rows
+//! that point at them are committed; rows are committed atomically per batch, so a crash
+//! at any point followed by a re-run ends with every alert exactly once. Rejected members
+//! keep their bytes under the quarantine root and a row in `bronze.quarantine`.
 
 #![deny(missing_docs)]
 
