@@ -7,11 +7,11 @@ in quarantine with both hashes, and nothing is uploaded again."""
 from __future__ import annotations
 
 import io
-import tarfile
 from pathlib import Path
 
 import fastavro
 import pytest
+from drift_packets import make_tarball
 
 from ateda_testlib import gen_alerts, run_ingest
 from bronze.readers import table_rows
@@ -41,15 +41,6 @@ def edited(path: Path, **candidate_or_top) -> bytes:
     return buf.getvalue()
 
 
-def tarball(path: Path, members: list[tuple[str, bytes]]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 def stamp_files(lh: Path) -> dict[str, bytes]:
     root = lh / "cutouts"
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
@@ -66,7 +57,7 @@ def test_poison_values_are_quarantined_and_the_night_goes_in(night, tmp_path):
     good = night[5:]
     members = [(p.name, p.read_bytes()) for p in good]
     members[100:100] = list(poison.items())  # in the middle of the night
-    tb = tarball(tmp_path / "ztf_public_20231015.tar.gz", members)
+    tb = make_tarball(tmp_path / "ztf_public_20231015.tar.gz", members)
     lh = tmp_path / "lh"
     run = run_ingest(lh, tb)
     assert run.code == 2, run.stderr[-3000:]

@@ -150,19 +150,7 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn long(v: i64) -> Vec<u8> {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        let mut out = Vec::new();
-        loop {
-            let b = (z & 0x7f) as u8;
-            z >>= 7;
-            if z == 0 {
-                out.push(b);
-                return out;
-            }
-            out.push(b | 0x80);
-        }
-    }
+    use crate::primitives::encode_long as long;
 
     fn bytes(b: &[u8]) -> Vec<u8> {
         let mut out = long(b.len() as i64);

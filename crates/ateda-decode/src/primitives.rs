@@ -61,6 +61,22 @@ pub fn read_fixed<const N: usize>(buf: &mut &[u8]) -> Result<[u8; N], DecodeErro
     Ok(out)
 }
 
+/// Encodes a long as Avro does (zig-zag varint): test inputs for the decoders.
+#[cfg(test)]
+pub(crate) fn encode_long(v: i64) -> Vec<u8> {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    let mut out = Vec::new();
+    loop {
+        let b = (z & 0x7f) as u8;
+        z >>= 7;
+        if z == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +94,9 @@ mod tests {
         assert!(matches!(read_long(&mut t), Err(DecodeError::Truncated)));
         let mut huge: &[u8] = &[0xff; 11];
         assert!(read_long(&mut huge).is_err());
+        for v in [0, -1, 1, 63, -64, 64, i64::MAX, i64::MIN] {
+            let e = encode_long(v);
+            assert_eq!(read_long(&mut e.as_slice()).ok(), Some(v));
+        }
     }
 }

@@ -13,6 +13,7 @@ use arrow_array::{Array, Int64Array, StringArray};
 use futures::{StreamExt, TryStreamExt};
 use iceberg::arrow::ArrowReaderBuilder;
 use iceberg::expr::{Predicate, Reference};
+use iceberg::scan::{ArrowRecordBatchStream, TableScan};
 use iceberg::spec::Datum;
 use iceberg::table::Table;
 use iceberg::Runtime;
@@ -113,32 +114,7 @@ impl Lakehouse {
             .with_filter(filter)
             .build()
             .map_err(ice("planning the key lookup"))?;
-        let mut tasks: Vec<_> = scan
-            .plan_files()
-            .await
-            .map_err(ice("planning the key lookup"))?
-            .try_filter(|t| futures::future::ready(wanted(t.data_file_path())))
-            .try_collect()
-            .await
-            .map_err(ice("planning the key lookup"))?;
-        // The ranges chose the files; every row of them is read.
-        for t in &mut tasks {
-            t.predicate = None;
-        }
-        let files: Vec<String> = tasks
-            .iter()
-            .map(|t| t.data_file_path().to_string())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        if tasks.is_empty() {
-            return Ok((files, keys));
-        }
-        let reader = ArrowReaderBuilder::new(table.file_io().clone(), Runtime::current()).build();
-        let mut stream = reader
-            .read(futures::stream::iter(tasks.into_iter().map(Ok)).boxed())
-            .map_err(ice("reading stored keys"))?
-            .stream();
+        let (files, mut stream) = read_files(table, &scan, wanted, "the key lookup").await?;
         while let Some(batch) = stream
             .try_next()
             .await
@@ -196,6 +172,40 @@ impl Lakehouse {
         }
         Ok(out)
     }
+}
+
+/// Reads every row of the files a planned scan chose that `wanted` accepts: the scan's
+/// filter picks files (by their column bounds), not rows. Returns the files read and the
+/// rows in the scan's projection.
+pub(crate) async fn read_files(
+    table: &Table,
+    scan: &TableScan,
+    wanted: impl Fn(&str) -> bool,
+    what: &str,
+) -> Result<(Vec<String>, ArrowRecordBatchStream), LakehouseError> {
+    let mut tasks: Vec<_> = scan
+        .plan_files()
+        .await
+        .map_err(ice(format!("planning {what}")))?
+        .try_filter(|t| futures::future::ready(wanted(t.data_file_path())))
+        .try_collect()
+        .await
+        .map_err(ice(format!("planning {what}")))?;
+    for t in &mut tasks {
+        t.predicate = None;
+    }
+    let files: Vec<String> = tasks
+        .iter()
+        .map(|t| t.data_file_path().to_string())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let reader = ArrowReaderBuilder::new(table.file_io().clone(), Runtime::current()).build();
+    let stream = reader
+        .read(futures::stream::iter(tasks.into_iter().map(Ok)).boxed())
+        .map_err(ice(format!("reading {what}")))?
+        .stream();
+    Ok((files, stream))
 }
 
 #[cfg(test)]

@@ -93,24 +93,10 @@ impl Lakehouse {
             .select([ateda_schema::columns::INGEST_SOURCE])
             .build()
             .map_err(ice("planning the ledger repair"))?;
-        let tasks: Vec<_> = scan
-            .plan_files()
-            .await
-            .map_err(ice("planning the ledger repair"))?
-            .try_filter(|t| futures::future::ready(files.contains(t.data_file_path())))
-            .try_collect()
-            .await
-            .map_err(ice("planning the ledger repair"))?;
         let mut counts: HashMap<String, i64> = HashMap::new();
-        let reader = iceberg::arrow::ArrowReaderBuilder::new(
-            table.file_io().clone(),
-            iceberg::Runtime::current(),
-        )
-        .build();
-        let mut stream = reader
-            .read(Box::pin(futures::stream::iter(tasks.into_iter().map(Ok))))
-            .map_err(ice("reading rows for the ledger repair"))?
-            .stream();
+        let (_, mut stream) =
+            crate::keys::read_files(&table, &scan, |f| files.contains(f), "the ledger repair")
+                .await?;
         while let Some(b) = stream
             .try_next()
             .await
