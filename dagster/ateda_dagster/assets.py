@@ -33,24 +33,42 @@ from .resources import AtedaResource
 nightly = dg.DailyPartitionsDefinition(start_date="2017-11-01", timezone="UTC", end_offset=1)
 
 BRONZE_ALERTS = dg.AssetKey(["bronze", "alerts"])
+BRONZE_LSST_ALERTS = dg.AssetKey(["bronze", "lsst_alerts"])
 
 
 def _metadata_value(value: Any) -> Any:
     return dg.MetadataValue.null() if value is None else value
 
 
-@dg.asset(
-    key=BRONZE_ALERTS,
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            BRONZE_ALERTS,
+            group_name="bronze",
+            kinds={"iceberg", "rust"},
+            description="bronze.alerts (ZTF) rows of one night (UTC date of candidate.jd).",
+        ),
+        dg.AssetSpec(
+            BRONZE_LSST_ALERTS,
+            group_name="bronze",
+            kinds={"iceberg", "rust"},
+            description=(
+                "bronze.lsst_alerts (Rubin/LSST) rows of one night (dayObs: UTC date of "
+                "midpointMjdTai - 0.5 d)."
+            ),
+        ),
+    ],
+    name="bronze_alerts",
     partitions_def=nightly,
-    group_name="bronze",
-    kinds={"iceberg", "rust"},
     description=(
-        "bronze.alerts rows of one night: `ateda ingest` of the night's "
-        "ztf_public_YYYYMMDD.tar.gz (or directory) from the landing area (local directory, or S3 "
-        "prefix: fetched to <lakehouse>/.landing-cache for the ingest). Idempotent: a "
-        "re-run adds nothing twice."
+        "One `ateda ingest` of the night's source from the landing area "
+        "(ztf_public_YYYYMMDD.tar.gz or a YYYYMMDD/ directory; local directory, or S3 "
+        "prefix: fetched to <lakehouse>/.landing-cache for the ingest). ZTF and Rubin "
+        "packets are told apart by content and land in bronze.alerts and "
+        "bronze.lsst_alerts. Idempotent: a re-run adds nothing twice."
     ),
-    check_specs=checks.bronze_check_specs(BRONZE_ALERTS),
+    check_specs=checks.bronze_check_specs(BRONZE_ALERTS)
+    + checks.lsst_check_specs(BRONZE_LSST_ALERTS),
 )
 def bronze_alerts(context: AssetExecutionContext, ateda: AtedaResource):
     settings = ateda.settings()
@@ -83,17 +101,31 @@ def bronze_alerts(context: AssetExecutionContext, ateda: AtedaResource):
         {
             "source": dg.MetadataValue.path(shown),
             "exit_code": result.returncode,
-            "night_rows": after.rows,
-            "dagster/row_count": after.rows,
         }
     )
+    # The ingest as a whole (both tables) is checked on bronze/alerts; each asset reports
+    # its own table's rows of the night.
     yield dg.MaterializeResult(
-        metadata=metadata,
+        asset_key=BRONZE_ALERTS,
+        metadata={
+            **metadata,
+            "night_rows": after.ztf_rows,
+            "dagster/row_count": after.ztf_rows,
+        },
         check_results=[
-            checks.rows_match_source(rows_before, after, s),
-            checks.candid_unique(after),
-            checks.nothing_quarantined(result.quarantined),
+            checks.rows_match_source(rows_before, after, s, BRONZE_ALERTS),
+            checks.candid_unique(after, BRONZE_ALERTS),
+            checks.nothing_quarantined(result.quarantined, BRONZE_ALERTS),
         ],
+    )
+    yield dg.MaterializeResult(
+        asset_key=BRONZE_LSST_ALERTS,
+        metadata={
+            **metadata,
+            "night_rows": after.lsst_rows,
+            "dagster/row_count": after.lsst_rows,
+        },
+        check_results=[checks.diasourceid_unique(after, BRONZE_LSST_ALERTS)],
     )
 
 

@@ -19,9 +19,21 @@ DESCRIPTIONS = {
         "quarantined members are not decoded). On a first ingest: rows = alerts of the "
         "source minus those in quarantined members."
     ),
-    CANDID_UNIQUE: "candid is unique among the night's bronze rows",
+    CANDID_UNIQUE: (
+        "keys are unique among the night's bronze rows (candid in bronze.alerts, "
+        "diaSourceId in bronze.lsst_alerts)"
+    ),
     NOTHING_QUARANTINED: (
         "no member of the source was quarantined (warning: the rest is ingested)"
+    ),
+}
+
+
+DIASOURCEID_UNIQUE = "diasourceid_unique"
+LSST_DESCRIPTIONS = {
+    DIASOURCEID_UNIQUE: (
+        "diaSourceId is unique among the night's bronze.lsst_alerts rows (the exact count "
+        "of the ingest over both tables is rows_match_source on bronze/alerts)"
     ),
 }
 
@@ -30,8 +42,11 @@ def _count(summary: dict, key: str) -> int:
     return int(summary.get(key) or 0)
 
 
-def rows_match_source(rows_before: int, after: NightCounts, summary: dict) -> dg.AssetCheckResult:
-    """Passes only when bronze changed by exactly what `ateda ingest` reported.
+def rows_match_source(
+    rows_before: int, after: NightCounts, summary: dict, asset: dg.AssetKey | None = None
+) -> dg.AssetCheckResult:
+    """Passes only when bronze changed by exactly what `ateda ingest` reported (rows of
+    bronze.alerts and bronze.lsst_alerts together: one ingest writes both).
 
     Fails when rows were lost (a commit missing), doubled (a commit applied twice), landed
     in another night (the source is not that night's), or the summary does not add up.
@@ -49,11 +64,13 @@ def rows_match_source(rows_before: int, after: NightCounts, summary: dict) -> dg
     if seen != ingested + already:
         problems.append(f"alerts_seen {seen} != {ingested} ingested + {already} already present")
     return dg.AssetCheckResult(
+        asset_key=asset,
         check_name=ROWS_MATCH_SOURCE,
         passed=not problems,
         description="; ".join(problems) or None,
         metadata={
             "night_rows": after.rows,
+            "lsst_night_rows": after.lsst_rows,
             "rows_before": rows_before,
             "ingested": ingested,
             "run_rows": after.run_rows,
@@ -64,16 +81,18 @@ def rows_match_source(rows_before: int, after: NightCounts, summary: dict) -> dg
     )
 
 
-def candid_unique(after: NightCounts) -> dg.AssetCheckResult:
+def candid_unique(after: NightCounts, asset: dg.AssetKey | None = None) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        asset_key=asset,
         check_name=CANDID_UNIQUE,
         passed=after.rows == after.distinct_candid,
         metadata={"rows": after.rows, "distinct_candid": after.distinct_candid},
     )
 
 
-def nothing_quarantined(quarantined: int) -> dg.AssetCheckResult:
+def nothing_quarantined(quarantined: int, asset: dg.AssetKey | None = None) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        asset_key=asset,
         check_name=NOTHING_QUARANTINED,
         passed=quarantined == 0,
         severity=dg.AssetCheckSeverity.WARN,
@@ -83,3 +102,18 @@ def nothing_quarantined(quarantined: int) -> dg.AssetCheckResult:
 
 def bronze_check_specs(asset: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(name, asset=asset, description=d) for name, d in DESCRIPTIONS.items()]
+
+
+def diasourceid_unique(after: NightCounts, asset: dg.AssetKey | None = None) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=DIASOURCEID_UNIQUE,
+        passed=after.lsst_rows == after.lsst_distinct,
+        metadata={"rows": after.lsst_rows, "distinct_diaSourceId": after.lsst_distinct},
+    )
+
+
+def lsst_check_specs(asset: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(name, asset=asset, description=d) for name, d in LSST_DESCRIPTIONS.items()
+    ]

@@ -72,12 +72,14 @@
   DuckDB: delete+insert on `delete_key` (default: the keys): rows of the batch replace
   the stored rows with the same key; descriptions persisted as table/column comments.
   StarRocks: a PRIMARY KEY table (keys first in the select list) where an insert is an
-  upsert (dbt-starrocks has no comment macros, so no persist_docs there).
+  upsert (dbt-starrocks has no comment macros, so no persist_docs there), hash-distributed
+  on `distribute_by` (default: the first key; name a high-cardinality key when the first
+  is `survey`).
 #}
-{% macro incremental_config(keys, delete_key=none) -%}
-  {{ return(adapter.dispatch('incremental_config', 'ateda')(keys, delete_key)) }}
+{% macro incremental_config(keys, delete_key=none, distribute_by=none) -%}
+  {{ return(adapter.dispatch('incremental_config', 'ateda')(keys, delete_key, distribute_by)) }}
 {%- endmacro %}
-{% macro default__incremental_config(keys, delete_key) -%}
+{% macro default__incremental_config(keys, delete_key, distribute_by) -%}
   {{ return({
       'materialized': 'incremental',
       'incremental_strategy': 'delete+insert',
@@ -86,13 +88,13 @@
       'persist_docs': {'relation': true, 'columns': true},
   }) }}
 {%- endmacro %}
-{% macro starrocks__incremental_config(keys, delete_key) -%}
+{% macro starrocks__incremental_config(keys, delete_key, distribute_by) -%}
   {{ return({
       'materialized': 'incremental',
       'incremental_strategy': 'default',
       'table_type': 'PRIMARY',
       'keys': keys,
-      'distributed_by': [keys[0]],
+      'distributed_by': [distribute_by or keys[0]],
       'buckets': 8,
   }) }}
 {%- endmacro %}

@@ -42,15 +42,25 @@ where keep_rank = 1
 {%- endmacro %}
 
 {#-
-  Objects whose gold rows a run recomputes: on an incremental run, the objects of the
+  Objects of one survey whose gold rows a run recomputes, as `objectId` (text: ZTF's
+  objectId, Rubin's diaObjectId in decimal): on an incremental run, the objects of the
   batch (var `night`); otherwise every object in silver.
 -#}
-{% macro objects_in_scope() -%}
-  {#- both refs at parse time, so that the dependency is known whichever branch runs -#}
-  {%- set batch, everything = ref('stg_ztf__alerts'), ref('detection') -%}
-  {%- if ateda.is_incremental_run() -%}
-    select distinct objectId from {{ ref('stg_ztf__alerts') }}
+{% macro objects_in_scope(survey='ztf') -%}
+  {%- if survey == 'ztf' -%}
+    {#- both refs at parse time, so that the dependency is known whichever branch runs -#}
+    {%- set batch, everything = ref('stg_ztf__alerts'), ref('detection') -%}
+    {%- if ateda.is_incremental_run() -%}
+      select distinct objectId from {{ batch }}
+    {%- else -%}
+      select distinct objectId from {{ everything }}
+    {%- endif -%}
   {%- else -%}
-    select distinct objectId from {{ ref('detection') }}
+    {%- set batch, everything = ref('stg_lsst__alerts'), ref('dia_source') -%}
+    {%- if ateda.is_incremental_run() -%}
+      select distinct cast(diaObjectId as varchar) as objectId from {{ batch }} where diaObjectId is not null
+    {%- else -%}
+      select distinct cast(diaObjectId as varchar) as objectId from {{ everything }} where diaObjectId is not null
+    {%- endif -%}
   {%- endif -%}
 {%- endmacro %}

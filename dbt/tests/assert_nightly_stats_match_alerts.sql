@@ -1,14 +1,16 @@
 {{ config(meta={'dagster': {'ref': {'name': 'nightly_stats'}}}) }}
-{#- Per night, the alerts counted in nightly_stats add up to the alerts in silver. -#}
+{#- Per survey and night, the alerts counted in nightly_stats add up to the alerts in silver. -#}
 with s as (
-    select night, sum(n_alerts) as n_alerts from {{ ref('nightly_stats') }} group by night
+    select survey, night, sum(n_alerts) as n_alerts from {{ ref('nightly_stats') }} group by survey, night
 ),
 
 a as (
-    select night, count(*) as n_alerts from {{ ref('ztf_alert') }} group by night
+    select 'ztf' as survey, night, count(*) as n_alerts from {{ ref('ztf_alert') }} group by night
+    union all
+    select 'lsst' as survey, night, count(*) as n_alerts from {{ ref('lsst_alert') }} group by night
 )
 
-select a.night, a.n_alerts, s.n_alerts as n_stats
+select a.survey, a.night, a.n_alerts, s.n_alerts as n_stats
 from a
-left join s on s.night = a.night
+left join s on s.survey = a.survey and s.night = a.night
 where s.n_alerts is null or s.n_alerts <> a.n_alerts

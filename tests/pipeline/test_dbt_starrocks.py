@@ -44,7 +44,14 @@ def test_compile_starrocks_offline(tmp_path):
     assert "list_sum" not in obj and "min_by(stellar, mjd)" in obj
     # every model compiled (tests compile under .../schema.yml/)
     models = [p for p in compiled.rglob("*.sql") if not p.parent.name.endswith(".yml")]
-    assert len(models) == 21
+    assert len(models) == 32
+    # Rubin: bronze.lsst_alerts through the same catalog, NaN as null without isnan()
+    dia = (compiled / "marts" / "silver" / "dia_source.sql").read_text()
+    assert "`iceberg_catalog`.`bronze`.`lsst_alerts`" in dia
+    assert "cross join lateral unnest(a.prvDiaSources)" in dia
+    assert "isnan(" not in dia and "p.src.psfFlux <> p.src.psfFlux" in dia
+    lc = (compiled / "marts" / "gold" / "light_curve.sql").read_text()
+    assert "'lsst' as survey" in lc and "'ztf' as survey" in lc
 
 
 def test_no_model_calls_dbts_is_incremental():

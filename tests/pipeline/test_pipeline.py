@@ -46,10 +46,15 @@ SILVER_GOLD_KEYS = {
     "silver.xmatch_gaia": ["objectId"],
     "silver.xmatch_ps1": ["objectId", "match_rank"],
     "silver.xmatch_ss": ["candid"],
-    "gold.object": ["objectId"],
-    "gold.magstat": ["objectId", "fid"],
-    "gold.light_curve": ["objectId", "point_index"],
-    "gold.nightly_stats": ["night", "field", "fid"],
+    "silver.lsst_alert": ["diaSourceId"],
+    "silver.dia_source": ["diaSourceId"],
+    "silver.dia_forced_source": ["diaForcedSourceId"],
+    "silver.dia_object": ["diaObjectId"],
+    "silver.ss_source": ["diaSourceId"],
+    "gold.object": ["survey", "objectId"],
+    "gold.magstat": ["survey", "objectId", "band"],
+    "gold.light_curve": ["survey", "objectId", "point_index"],
+    "gold.nightly_stats": ["survey", "night", "field", "band"],
 }
 
 
@@ -473,7 +478,7 @@ def test_nights_in_any_order_equal_one_full_build(env, tmp_path):
     for t, rows in full_tables.items():
         assert rows == incremental[t], t
     assert len(incremental["silver.ztf_alert"]) == 24 + 1 + 3 + 1
-    nights = {r[0].isoformat() for r in incremental["gold.nightly_stats"]}
+    nights = {r[1].isoformat() for r in incremental["gold.nightly_stats"]}
     assert nights == {SAMPLE_NIGHT, *others}
 
 

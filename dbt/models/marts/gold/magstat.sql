@@ -1,10 +1,17 @@
-{{ config(**ateda.incremental_config(keys=['objectId', 'fid'], delete_key=['objectId'])) }}
+{{ config(**ateda.incremental_config(keys=['survey', 'objectId', 'band'], delete_key=['survey', 'objectId'], distribute_by='objectId')) }}
 {#-
-  Per (object, filter): magnitude statistics, dm/dt of the rise (ALeRCE's rule, below),
-  saturation rate.
+  Per (survey, object, band): magnitude statistics, dm/dt of the rise (ALeRCE's rule,
+  below), saturation rate. ZTF: magpsf per fid (band g/r/i); Rubin: the AB magnitudes of
+  the diaSources' psfFlux (null for flux <= 0: such detections count in ndet but not in
+  the magnitude statistics), plus the flux statistics in nJy; no dm/dt (Rubin alerts of
+  schema 8.0+ carry no upper limits) and no saturation rate.
 -#}
 with scope as (
-    {{ ateda.objects_in_scope() }}
+    {{ ateda.objects_in_scope('ztf') }}
+),
+
+lsst_scope as (
+    {{ ateda.objects_in_scope('lsst') }}
 ),
 
 det as (
@@ -63,29 +70,74 @@ best_nd as (
     select objectId, fid, nd_mjd, nd_diffmaglim, dmdt
     from nd_rates
     where rate_rank = 1
+),
+
+ztf_magstat as (
+    select
+        'ztf' as survey,
+        s.objectId,
+        {{ ateda.ztf_band('s.fid') }} as band,
+        s.fid,
+        s.ndet,
+        s.mag_mean,
+        s.mag_median,
+        s.mag_min,
+        s.mag_max,
+        s.mag_sigma,
+        s.mag_first,
+        s.mag_last,
+        s.e_mag_first,
+        s.first_mjd,
+        s.last_mjd,
+        s.corrected,
+        s.mag_corr_mean,
+        l.nd_mjd as dmdt_non_detection_mjd,
+        l.nd_diffmaglim as dmdt_non_detection_diffmaglim,
+        cast(s.mag_first as double) - l.nd_diffmaglim as dm_first,
+        s.first_mjd - l.nd_mjd as dt_first,
+        l.dmdt as dmdt_first,
+        case when s.ndet_corr > 0 then cast(s.ndet_saturated as double) / s.ndet_corr end as saturation_rate,
+        cast(null as double) as flux_mean,
+        cast(null as double) as flux_sigma,
+        cast(null as double) as flux_max
+    from stats as s
+    left join best_nd as l on l.objectId = s.objectId and l.fid = s.fid
+),
+
+lsst_magstat as (
+    select
+        'lsst' as survey,
+        cast(diaObjectId as varchar) as objectId,
+        band,
+        cast(null as int) as fid,
+        count(*) as ndet,
+        {{ ateda.stable_avg('mag', 'diaSourceId') }} as mag_mean,
+        {{ ateda.median('mag') }} as mag_median,
+        min(mag) as mag_min,
+        max(mag) as mag_max,
+        {{ ateda.stable_stddev('mag', 'diaSourceId') }} as mag_sigma,
+        {{ ateda.first_by('mag', 'mjd', 'diaSourceId') }} as mag_first,
+        {{ ateda.last_by('mag', 'mjd', 'diaSourceId') }} as mag_last,
+        {{ ateda.first_by('e_mag', 'mjd', 'diaSourceId') }} as e_mag_first,
+        min(mjd) as first_mjd,
+        max(mjd) as last_mjd,
+        cast(null as boolean) as corrected,
+        cast(null as double) as mag_corr_mean,
+        cast(null as double) as dmdt_non_detection_mjd,
+        cast(null as double) as dmdt_non_detection_diffmaglim,
+        cast(null as double) as dm_first,
+        cast(null as double) as dt_first,
+        cast(null as double) as dmdt_first,
+        cast(null as double) as saturation_rate,
+        {{ ateda.stable_avg('cast(psfFlux as double)', 'diaSourceId') }} as flux_mean,
+        {{ ateda.stable_stddev('cast(psfFlux as double)', 'diaSourceId') }} as flux_sigma,
+        max(cast(psfFlux as double)) as flux_max
+    from {{ ref('dia_source') }}
+    where diaObjectId is not null and band is not null
+      and cast(diaObjectId as varchar) in (select objectId from lsst_scope)
+    group by cast(diaObjectId as varchar), band
 )
 
-select
-    s.objectId,
-    s.fid,
-    s.ndet,
-    s.mag_mean,
-    s.mag_median,
-    s.mag_min,
-    s.mag_max,
-    s.mag_sigma,
-    s.mag_first,
-    s.mag_last,
-    s.e_mag_first,
-    s.first_mjd,
-    s.last_mjd,
-    s.corrected,
-    s.mag_corr_mean,
-    l.nd_mjd as dmdt_non_detection_mjd,
-    l.nd_diffmaglim as dmdt_non_detection_diffmaglim,
-    cast(s.mag_first as double) - l.nd_diffmaglim as dm_first,
-    s.first_mjd - l.nd_mjd as dt_first,
-    l.dmdt as dmdt_first,
-    case when s.ndet_corr > 0 then cast(s.ndet_saturated as double) / s.ndet_corr end as saturation_rate
-from stats as s
-left join best_nd as l on l.objectId = s.objectId and l.fid = s.fid
+select * from ztf_magstat
+union all
+select * from lsst_magstat
