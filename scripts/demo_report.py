@@ -3,7 +3,8 @@
     python scripts/demo_report.py --lakehouse lakehouse [--no-build]
 
 = `python -m ateda_dagster.pipeline --lakehouse DIR` (dbt build of every night in bronze)
-followed by `python -m ateda_dagster.report --lakehouse DIR` (gold rows, light-curve PNG).
+followed by `python -m ateda_dagster.report --lakehouse DIR` (gold rows of both surveys, a
+light-curve PNG for ZTF and one for Rubin).
 """
 
 import argparse
