@@ -18,7 +18,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from . import checks
-from .bronze_read import night_counts, night_rows_if_any
+from .bronze_read import NightCounts, night_counts, night_rows_if_any
 from .dbt_project import dbt_project
 from .dbt_vars import dbt_vars
 from .duckdb_extensions import install_duckdb_extensions
@@ -40,35 +40,20 @@ def _metadata_value(value: Any) -> Any:
     return dg.MetadataValue.null() if value is None else value
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            BRONZE_ALERTS,
-            group_name="bronze",
-            kinds={"iceberg", "rust"},
-            description="bronze.alerts (ZTF) rows of one night (UTC date of candidate.jd).",
-        ),
-        dg.AssetSpec(
-            BRONZE_LSST_ALERTS,
-            group_name="bronze",
-            kinds={"iceberg", "rust"},
-            description=(
-                "bronze.lsst_alerts (Rubin/LSST) rows of one night (dayObs: UTC date of "
-                "midpointMjdTai - 0.5 d)."
-            ),
-        ),
-    ],
-    name="bronze_alerts",
+@dg.asset(
+    key=BRONZE_ALERTS,
     partitions_def=nightly,
+    group_name="bronze",
+    kinds={"iceberg", "rust"},
     description=(
-        "One `ateda ingest` of the night's source from the landing area "
-        "(ztf_public_YYYYMMDD.tar.gz or a YYYYMMDD/ directory; local directory, or S3 "
-        "prefix: fetched to <lakehouse>/.landing-cache for the ingest). ZTF and Rubin "
-        "packets are told apart by content and land in bronze.alerts and "
-        "bronze.lsst_alerts. Idempotent: a re-run adds nothing twice."
+        "bronze.alerts rows of one night: `ateda ingest` of the night's sources from the "
+        "landing area (ztf_public_YYYYMMDD.tar.gz, lsst_YYYYMMDD.tar.gz, or a YYYYMMDD/ "
+        "directory; local directory, or S3 prefix: tarballs fetched to "
+        "<lakehouse>/.landing-cache for the ingest). ZTF and Rubin packets are told apart "
+        "by content: ZTF rows land here, Rubin rows in bronze.lsst_alerts (asset "
+        "bronze/lsst_alerts). Idempotent: a re-run adds nothing twice."
     ),
-    check_specs=checks.bronze_check_specs(BRONZE_ALERTS)
-    + checks.lsst_check_specs(BRONZE_LSST_ALERTS),
+    check_specs=checks.bronze_check_specs(BRONZE_ALERTS),
 )
 def bronze_alerts(context: AssetExecutionContext, ateda: AtedaResource):
     settings = ateda.settings()
@@ -76,20 +61,21 @@ def bronze_alerts(context: AssetExecutionContext, ateda: AtedaResource):
     landing = open_landing(settings.landing)
     with ExitStack() as stack:
         if ateda.source:
-            source: Path | None = Path(ateda.source)
+            sources = [Path(ateda.source)]
         else:
             try:
-                source = stack.enter_context(landing.fetch(night, settings.landing_cache))
+                sources = stack.enter_context(landing.fetch(night, settings.landing_cache))
             except LandingError as e:
                 raise dg.Failure(str(e)) from e
-        if source is None or not source.exists():
+        if not sources or not all(s.exists() for s in sources):
+            compact = night.replace("-", "")
             raise dg.Failure(
                 f"no source for night {night} in {landing.location} "
-                f"(expected ztf_public_{night.replace('-', '')}.tar.gz or a directory)"
+                f"(expected ztf_public_{compact}.tar.gz, lsst_{compact}.tar.gz or a directory)"
             )
-        shown = str(source) if ateda.source else landing.uri(source.name)
+        shown = ", ".join(str(s) if ateda.source else landing.uri(s.name) for s in sources)
         rows_before = night_rows_if_any(settings, night)
-        result = run_ingest(settings, source)
+        result = run_ingest(settings, *sources)
     s = result.summary
     if result.quarantined:
         context.log.warning(f"{result.quarantined} member(s) of {shown} quarantined")
@@ -99,33 +85,51 @@ def bronze_alerts(context: AssetExecutionContext, ateda: AtedaResource):
     metadata = {k: _metadata_value(s.get(k)) for k in SUMMARY_KEYS}
     metadata.update(
         {
-            "source": dg.MetadataValue.path(shown),
+            "source": dg.MetadataValue.path(shown)
+            if len(sources) == 1
+            else dg.MetadataValue.text(shown),
             "exit_code": result.returncode,
         }
     )
-    # The ingest as a whole (both tables) is checked on bronze/alerts; each asset reports
-    # its own table's rows of the night.
+    # The ingest as a whole (rows of both tables) is checked here; night_rows is this
+    # table's, lsst_night_rows bronze.lsst_alerts' (asset bronze/lsst_alerts).
     yield dg.MaterializeResult(
-        asset_key=BRONZE_ALERTS,
         metadata={
             **metadata,
             "night_rows": after.ztf_rows,
+            "lsst_night_rows": after.lsst_rows,
             "dagster/row_count": after.ztf_rows,
         },
         check_results=[
-            checks.rows_match_source(rows_before, after, s, BRONZE_ALERTS),
-            checks.candid_unique(after, BRONZE_ALERTS),
-            checks.nothing_quarantined(result.quarantined, BRONZE_ALERTS),
+            checks.rows_match_source(rows_before, after, s),
+            checks.candid_unique(after),
+            checks.nothing_quarantined(result.quarantined),
         ],
     )
+
+
+@dg.asset(
+    key=BRONZE_LSST_ALERTS,
+    deps=[BRONZE_ALERTS],
+    partitions_def=nightly,
+    group_name="bronze",
+    kinds={"iceberg"},
+    description=(
+        "bronze.lsst_alerts (Rubin/LSST) rows of one night (dayObs: UTC date of "
+        "midpointMjdTai - 0.5 d), written by the night's `ateda ingest` (asset bronze/alerts, "
+        "which checks the ingest over both tables); this asset records them."
+    ),
+    check_specs=checks.lsst_check_specs(BRONZE_LSST_ALERTS),
+)
+def bronze_lsst_alerts(context: AssetExecutionContext, ateda: AtedaResource):
+    settings = ateda.settings()
+    try:
+        after = night_counts(settings, context.partition_key)
+    except LookupError:
+        after = NightCounts(0, 0)  # nothing ingested yet
     yield dg.MaterializeResult(
-        asset_key=BRONZE_LSST_ALERTS,
-        metadata={
-            **metadata,
-            "night_rows": after.lsst_rows,
-            "dagster/row_count": after.lsst_rows,
-        },
-        check_results=[checks.diasourceid_unique(after, BRONZE_LSST_ALERTS)],
+        metadata={"night_rows": after.lsst_rows, "dagster/row_count": after.lsst_rows},
+        check_results=[checks.diasourceid_unique(after)],
     )
 
 

@@ -42,9 +42,7 @@ def _count(summary: dict, key: str) -> int:
     return int(summary.get(key) or 0)
 
 
-def rows_match_source(
-    rows_before: int, after: NightCounts, summary: dict, asset: dg.AssetKey | None = None
-) -> dg.AssetCheckResult:
+def rows_match_source(rows_before: int, after: NightCounts, summary: dict) -> dg.AssetCheckResult:
     """Passes only when bronze changed by exactly what `ateda ingest` reported (rows of
     bronze.alerts and bronze.lsst_alerts together: one ingest writes both).
 
@@ -64,7 +62,6 @@ def rows_match_source(
     if seen != ingested + already:
         problems.append(f"alerts_seen {seen} != {ingested} ingested + {already} already present")
     return dg.AssetCheckResult(
-        asset_key=asset,
         check_name=ROWS_MATCH_SOURCE,
         passed=not problems,
         description="; ".join(problems) or None,
@@ -81,18 +78,16 @@ def rows_match_source(
     )
 
 
-def candid_unique(after: NightCounts, asset: dg.AssetKey | None = None) -> dg.AssetCheckResult:
+def candid_unique(after: NightCounts) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        asset_key=asset,
         check_name=CANDID_UNIQUE,
         passed=after.rows == after.distinct_candid,
         metadata={"rows": after.rows, "distinct_candid": after.distinct_candid},
     )
 
 
-def nothing_quarantined(quarantined: int, asset: dg.AssetKey | None = None) -> dg.AssetCheckResult:
+def nothing_quarantined(quarantined: int) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        asset_key=asset,
         check_name=NOTHING_QUARANTINED,
         passed=quarantined == 0,
         severity=dg.AssetCheckSeverity.WARN,
@@ -104,9 +99,8 @@ def bronze_check_specs(asset: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(name, asset=asset, description=d) for name, d in DESCRIPTIONS.items()]
 
 
-def diasourceid_unique(after: NightCounts, asset: dg.AssetKey | None = None) -> dg.AssetCheckResult:
+def diasourceid_unique(after: NightCounts) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        asset_key=asset,
         check_name=DIASOURCEID_UNIQUE,
         passed=after.lsst_rows == after.lsst_distinct,
         metadata={"rows": after.lsst_rows, "distinct_diaSourceId": after.lsst_distinct},

@@ -4,7 +4,7 @@ from dagster_dbt import DbtCliResource
 
 import dagster as dg
 
-from .assets import ateda_dbt, bronze_alerts
+from .assets import ateda_dbt, bronze_alerts, bronze_lsst_alerts
 from .dbt_project import dbt_executable, dbt_project
 from .resources import AtedaResource
 from .sensors import make_landing_sensor
@@ -29,7 +29,7 @@ def resources(**ateda_config) -> dict:
 
 
 defs = dg.Definitions(
-    assets=[bronze_alerts, ateda_dbt],
+    assets=[bronze_alerts, bronze_lsst_alerts, ateda_dbt],
     jobs=[nightly_job],
     sensors=[landing_sensor],
     resources=resources(),

@@ -1,11 +1,14 @@
-"""The landing area where nightly `ztf_public_YYYYMMDD.tar.gz` files arrive.
+"""The landing area where nightly `ztf_public_YYYYMMDD.tar.gz` (ZTF) and
+`lsst_YYYYMMDD.tar.gz` (Rubin) files arrive.
 
 Two kinds, chosen by the location string (ATEDA_LANDING or the resource's `landing`):
 
 - a local directory (`/data/landing`): tarballs, or per-night directories of .avro files;
 - an S3 prefix (`s3://bucket/prefix`): tarballs only. Credentials, endpoint and region
-  come from the standard AWS_* variables (boto3). A night's tarball is downloaded to
+  come from the standard AWS_* variables (boto3). A night's tarballs are downloaded to
   `<lakehouse>/.landing-cache/` for the ingest and removed afterwards.
+
+A night's sources (both surveys' tarballs, directories) go to one `ateda ingest`.
 
 A file counts as landed once it has not changed for `settle_s` seconds (no half-copied
 tarballs); its fingerprint (size + mtime, or size + ETag on S3) lets the sensor start a new
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .nights import night_of_file, night_source
+from .nights import night_of_file, night_source_names, night_sources
 
 TARBALL_SUFFIX = ".tar.gz"
 
@@ -54,8 +57,8 @@ class Landing(Protocol):
         """The full location of one landed file (for run tags and messages)."""
         ...
 
-    def fetch(self, night: str, cache: Path) -> AbstractContextManager[Path | None]:
-        """Context manager: a local path holding the night's source, or None."""
+    def fetch(self, night: str, cache: Path) -> AbstractContextManager[list[Path]]:
+        """Context manager: local paths holding the night's sources (empty: none)."""
         ...
 
 
@@ -88,8 +91,8 @@ class LocalLanding:
         return str(self.path / name)
 
     @contextmanager
-    def fetch(self, night: str, cache: Path) -> Iterator[Path | None]:
-        yield night_source(self.path, night)
+    def fetch(self, night: str, cache: Path) -> Iterator[list[Path]]:
+        yield night_sources(self.path, night)
 
 
 @dataclass(frozen=True)
@@ -137,24 +140,26 @@ class S3Landing:
         return f"s3://{self.bucket}/{self._key(name)}"
 
     @contextmanager
-    def fetch(self, night: str, cache: Path) -> Iterator[Path | None]:
+    def fetch(self, night: str, cache: Path) -> Iterator[list[Path]]:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        name = f"ztf_public_{night.replace('-', '')}{TARBALL_SUFFIX}"
+        names = [n for n in night_source_names(night) if n.endswith(TARBALL_SUFFIX)]
         cache.mkdir(parents=True, exist_ok=True)
         # One private directory per fetch: two runs of the same night never share a file.
         with tempfile.TemporaryDirectory(prefix="fetch-", dir=cache) as tmp:
-            local = Path(tmp) / name
-            try:
-                self._client().download_file(self.bucket, self._key(name), str(local))
-            except ClientError as e:
-                if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                    local = None
-                else:
+            found = []
+            for name in names:
+                local = Path(tmp) / name
+                try:
+                    self._client().download_file(self.bucket, self._key(name), str(local))
+                except ClientError as e:
+                    if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                        continue
                     raise LandingError(f"cannot download {self.uri(name)}: {e}") from e
-            except BotoCoreError as e:
-                raise LandingError(f"cannot download {self.uri(name)}: {e}") from e
-            yield local
+                except BotoCoreError as e:
+                    raise LandingError(f"cannot download {self.uri(name)}: {e}") from e
+                found.append(local)
+            yield found
 
 
 def open_landing(location: str | Path) -> Landing:

@@ -33,11 +33,11 @@ def run_night(settings: Settings, night: str, source: Path | None = None):
     """
     import dagster as dg
 
-    from .assets import ateda_dbt, bronze_alerts
+    from .assets import ateda_dbt, bronze_alerts, bronze_lsst_alerts
     from .definitions import resources
 
     result = dg.materialize(
-        [bronze_alerts, ateda_dbt],
+        [bronze_alerts, bronze_lsst_alerts, ateda_dbt],
         partition_key=night,
         resources=resources(
             lakehouse=str(settings.lakehouse),

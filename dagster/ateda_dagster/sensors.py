@@ -1,4 +1,5 @@
-"""Landing sensor: a new ztf_public_YYYYMMDD.tar.gz starts a run of that night."""
+"""Landing sensor: a new ztf_public_YYYYMMDD.tar.gz or lsst_YYYYMMDD.tar.gz starts a run
+of that night (the run ingests every source of the night; a second run finds them present)."""
 
 import json
 import os
@@ -26,7 +27,7 @@ def make_landing_sensor(job) -> dg.SensorDefinition:
         job=job,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Starts a night's run when ztf_public_YYYYMMDD.tar.gz lands (or changes) in the landing area (directory or S3 prefix).",
+        description="Starts a night's run when ztf_public_YYYYMMDD.tar.gz or lsst_YYYYMMDD.tar.gz lands (or changes) in the landing area (directory or S3 prefix).",
     )
     def landing_sensor(context: SensorEvaluationContext, ateda: AtedaResource):
         landing = open_landing(ateda.settings().landing)

@@ -438,3 +438,32 @@ def test_dagster_materializes_a_rubin_night(lake, tmp_path):
         )
     finally:
         db.close()
+
+
+def test_landing_takes_every_source_of_a_night(tmp_path):
+    """A Rubin tarball (lsst_YYYYMMDD.tar.gz, `ateda gen --survey lsst --tar`) lands like
+    ZTF's; the night's run gets both surveys' sources for one ingest."""
+    import os
+    import time
+
+    from ateda_dagster.landing import open_landing
+    from ateda_dagster.nights import night_of_file
+
+    assert night_of_file("lsst_20251014.tar.gz").isoformat() == "2025-10-14"
+    assert night_of_file("lsst_20251014").isoformat() == "2025-10-14"
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    for name in ("ztf_public_20251014.tar.gz", "lsst_20251014.tar.gz", "lsst_20251015.tar.gz"):
+        (landing / name).write_bytes(b"")
+        old = time.time() - 60
+        os.utime(landing / name, (old, old))
+    lz = open_landing(landing)
+    assert [(f.night, f.name) for f in lz.landed(10)] == [
+        ("2025-10-14", "lsst_20251014.tar.gz"),
+        ("2025-10-15", "lsst_20251015.tar.gz"),
+        ("2025-10-14", "ztf_public_20251014.tar.gz"),
+    ]
+    with lz.fetch("2025-10-14", tmp_path / "cache") as sources:
+        assert [p.name for p in sources] == ["ztf_public_20251014.tar.gz", "lsst_20251014.tar.gz"]
+    with lz.fetch("2025-10-16", tmp_path / "cache") as sources:
+        assert sources == []
