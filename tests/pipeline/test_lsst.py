@@ -69,6 +69,13 @@ def gen_lsst(out: Path, n: int, night: str) -> list[Path]:
     return files
 
 
+def approx_or_none(got, want, rel: float) -> bool:
+    """Equal within `rel`, or both null (NaN in the packet is null in silver)."""
+    if want is None or got is None:
+        return got is None and want is None
+    return got == pytest.approx(want, rel=rel)
+
+
 def kept_alerts(db, files: list[Path]) -> list[dict]:
     """The packets bronze kept: those whose file is an ingest_source of silver.lsst_alert."""
     sources = {
@@ -173,7 +180,7 @@ def test_dia_source_dedup_and_magnitudes(lake):
             w["parent_diaSourceId"],
         ), k
         assert mjd == w["midpointMjdTai"] and night == lx.day_obs(w["midpointMjdTai"])
-        assert flux == pytest.approx(lx.num(w["psfFlux"]), rel=1e-7)
+        assert approx_or_none(flux, lx.num(w["psfFlux"]), 1e-7), k
         m = lx.ab_mag(w["psfFlux"])
         assert (mag is None and m is None) or mag == pytest.approx(m, abs=1e-9), k
         e = lx.ab_mag_err(w["psfFlux"], w["psfFluxErr"])
@@ -184,7 +191,7 @@ def test_dia_source_dedup_and_magnitudes(lake):
 
 def test_dia_forced_source_against_packets(lake):
     want = lx.forced_sources(lake["alerts"])
-    assert len(want) > 100
+    assert len(want) > 10
     got = {
         r[0]: r[1:]
         for r in lake["db"]
@@ -199,9 +206,7 @@ def test_dia_forced_source_against_packets(lake):
         oid, mjd, band, flux, mag, parent = got[k]
         assert (oid, band, parent) == (w["diaObjectId"], w["band"], w["parent_diaSourceId"]), k
         assert mjd == w["midpointMjdTai"]
-        assert (flux is None and lx.num(w["psfFlux"]) is None) or flux == pytest.approx(
-            w["psfFlux"], rel=1e-7
-        )
+        assert approx_or_none(flux, lx.num(w["psfFlux"]), 1e-7), k
         m = lx.ab_mag(w["psfFlux"])
         assert (mag is None and m is None) or mag == pytest.approx(m, abs=1e-9), k
 
@@ -291,7 +296,7 @@ def test_gold_magstat_and_light_curve(lake):
         assert (mean is None and not mags) or mean == pytest.approx(sum(mags) / len(mags), abs=1e-9)
         assert (mn is None and not mags) or mn == pytest.approx(min(mags), abs=1e-9)
         fluxes = [lx.num(r["psfFlux"]) for r in rows if lx.num(r["psfFlux"]) is not None]
-        assert flux_mean == pytest.approx(sum(fluxes) / len(fluxes), rel=1e-9)
+        assert approx_or_none(flux_mean, sum(fluxes) / len(fluxes) if fluxes else None, 1e-9)
     # ZTF magstat keeps its fid, band is its letter
     assert (
         db.execute(
@@ -330,12 +335,8 @@ def test_nightly_stats_per_survey(lake):
         if f == 0
     }
     assert got == dict(want)
-    assert (
-        db.execute("select sum(n_alerts) from gold.nightly_stats where survey = 'ztf'").fetchone()[
-            0
-        ]
-        == 32
-    )
+    ztf = "select sum(n_alerts) from gold.nightly_stats where survey = 'ztf'"
+    assert db.execute(ztf).fetchone()[0] == 32
 
 
 def test_every_new_table_and_column_documented(lake):
