@@ -1,13 +1,18 @@
 //! Synthetic nights for benchmarks and tests, made from real packets.
 //!
-//! Each synthetic alert is a real template packet transcoded with its own
+//! ZTF ([`generate`]): each synthetic alert is a real template packet transcoded with its own
 //! writer schema, with a fresh unique `candid`, an `objectId` drawn from a
 //! pool (objects repeat across alerts, as in a real night), and every `jd`
 //! shifted so the alert falls inside the requested night (history shifted
 //! with it). Stamps and all other fields are the template's.
+//!
+//! Rubin/LSST ([`generate_lsst`]): alerts written with a bundled Rubin schema from a real
+//! template packet's values, with their own ids, times, fluxes, histories and resized
+//! FITS cutouts (see the `lsst` module).
 
 #![deny(missing_docs)]
 
+mod lsst;
 mod transcode;
 
 use std::fs::File;
@@ -15,6 +20,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use ateda_decode::ocf::parse_container;
+pub use lsst::{generate_lsst, schema_id, LsstFormat, LsstOptions, LSST_SCHEMAS};
 pub use transcode::Patch;
 
 /// Errors of the generator.
@@ -39,6 +45,9 @@ pub enum GenError {
     /// Bad arguments.
     #[error("{0}")]
     Args(String),
+    /// A generated alert does not encode with its schema (a bug of the generator).
+    #[error("encoding an alert: {0}")]
+    Encode(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GenError + '_ {
@@ -105,6 +114,10 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 /// Days since 1970-01-01 of `YYYYMMDD`.
@@ -134,7 +147,8 @@ pub fn parse_night(night: &str) -> Result<i32, GenError> {
     Ok(out)
 }
 
-fn load_templates(dir: &Path, drift: bool) -> Result<Vec<Template>, GenError> {
+/// The `.avro` files under `dir` (recursively), sorted.
+fn avro_files(dir: &Path) -> Result<Vec<PathBuf>, GenError> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -148,6 +162,11 @@ fn load_templates(dir: &Path, drift: bool) -> Result<Vec<Template>, GenError> {
         }
     }
     files.sort();
+    Ok(files)
+}
+
+fn load_templates(dir: &Path, drift: bool) -> Result<Vec<Template>, GenError> {
+    let files = avro_files(dir)?;
     let mut out = Vec::new();
     for f in files {
         let bytes = std::fs::read(&f).map_err(io(&f))?;
@@ -230,6 +249,72 @@ fn container(schema: &[u8], datum: &[u8], sync: [u8; 16]) -> Vec<u8> {
     out
 }
 
+/// Where a generated night goes: one file per alert in a directory, or members of one
+/// `.tar.gz`.
+struct Sink {
+    path: PathBuf,
+    tar: Option<tar::Builder<flate2::write::GzEncoder<BufWriter<File>>>>,
+}
+
+impl Sink {
+    /// `out` is the directory, or with `tar` a directory (the tarball is `tar_name` in
+    /// it) or a path ending in `.tar.gz`.
+    fn open(out: &Path, tar: bool, tar_name: &str) -> Result<Sink, GenError> {
+        let path = if tar && !out.to_string_lossy().ends_with(".tar.gz") {
+            out.join(tar_name)
+        } else {
+            out.to_path_buf()
+        };
+        let dir = if tar {
+            path.parent().map(Path::to_path_buf).unwrap_or_default()
+        } else {
+            path.clone()
+        };
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        }
+        let tar = if tar {
+            let f = File::create(&path).map_err(io(&path))?;
+            let gz = flate2::write::GzEncoder::new(
+                BufWriter::with_capacity(1 << 20, f),
+                flate2::Compression::default(),
+            );
+            Some(tar::Builder::new(gz))
+        } else {
+            None
+        };
+        Ok(Sink { path, tar })
+    }
+
+    /// Writes one alert file.
+    fn put(&mut self, name: &str, file: &[u8]) -> Result<(), GenError> {
+        match self.tar.as_mut() {
+            Some(t) => {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(file.len() as u64);
+                h.set_mode(0o644);
+                h.set_mtime(0);
+                h.set_cksum();
+                t.append_data(&mut h, name, file).map_err(io(&self.path))
+            }
+            None => {
+                let p = self.path.join(name);
+                std::fs::write(&p, file).map_err(io(&p))
+            }
+        }
+    }
+
+    /// Finishes the tarball, if any; returns the output path.
+    fn finish(self) -> Result<PathBuf, GenError> {
+        if let Some(t) = self.tar {
+            let gz = t.into_inner().map_err(io(&self.path))?;
+            let mut w = gz.finish().map_err(io(&self.path))?;
+            w.flush().map_err(io(&self.path))?;
+        }
+        Ok(self.path)
+    }
+}
+
 /// Generates a synthetic night.
 pub fn generate(opts: &GenOptions) -> Result<Generated, GenError> {
     let night = parse_night(&opts.night)?;
@@ -242,33 +327,11 @@ pub fn generate(opts: &GenOptions) -> Result<Generated, GenError> {
     let mut bytes = 0u64;
     let mut seen_objects = std::collections::HashSet::new();
 
-    let path = if opts.tar {
-        if opts.out.to_string_lossy().ends_with(".tar.gz") {
-            opts.out.clone()
-        } else {
-            opts.out.join(format!("ztf_public_{}.tar.gz", opts.night))
-        }
-    } else {
-        opts.out.clone()
-    };
-    let dir = if opts.tar {
-        path.parent().map(Path::to_path_buf).unwrap_or_default()
-    } else {
-        path.clone()
-    };
-    if !dir.as_os_str().is_empty() {
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    }
-    let mut tar = if opts.tar {
-        let f = File::create(&path).map_err(io(&path))?;
-        let gz = flate2::write::GzEncoder::new(
-            BufWriter::with_capacity(1 << 20, f),
-            flate2::Compression::default(),
-        );
-        Some(tar::Builder::new(gz))
-    } else {
-        None
-    };
+    let mut sink = Sink::open(
+        &opts.out,
+        opts.tar,
+        &format!("ztf_public_{}.tar.gz", opts.night),
+    )?;
     let mut patched = Vec::new();
     for i in 0..opts.n {
         let t = &templates[rng.below(templates.len() as u64) as usize];
@@ -293,28 +356,9 @@ pub fn generate(opts: &GenOptions) -> Result<Generated, GenError> {
         sync[8..].copy_from_slice(&rng.next().to_le_bytes());
         let file = container(&t.schema_text, &patched, sync);
         bytes += file.len() as u64;
-        let name = format!("{candid}.avro");
-        match tar.as_mut() {
-            Some(t) => {
-                let mut h = tar::Header::new_gnu();
-                h.set_size(file.len() as u64);
-                h.set_mode(0o644);
-                h.set_mtime(0);
-                h.set_cksum();
-                t.append_data(&mut h, &name, file.as_slice())
-                    .map_err(io(&path))?;
-            }
-            None => {
-                let p = path.join(&name);
-                std::fs::write(&p, &file).map_err(io(&p))?;
-            }
-        }
+        sink.put(&format!("{candid}.avro"), &file)?;
     }
-    if let Some(t) = tar {
-        let gz = t.into_inner().map_err(io(&path))?;
-        let mut w = gz.finish().map_err(io(&path))?;
-        w.flush().map_err(io(&path))?;
-    }
+    let path = sink.finish()?;
     Ok(Generated {
         path,
         alerts: opts.n,
