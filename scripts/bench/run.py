@@ -1,6 +1,6 @@
 """The ingest benchmark: one command, one generated night, every contender timed.
 
-    python scripts/bench/run.py [--n 20000] [--large 100000] [--work DIR]
+    python scripts/bench/run.py [--n 20000] [--large 100000] [--lsst-n 20000] [--work DIR]
 
 Times, on the same synthetic night made by `ateda gen` from the bundled packets:
   1. `ateda ingest` of the night as a directory of .avro files;
@@ -14,7 +14,13 @@ Times, on the same synthetic night made by `ateda gen` from the bundled packets:
   2b. `ateda ingest` of a drifted tarball of the same size (`ateda gen --drift
       extra-fields`: about half the alerts carry a field the bundled schemas lack, so the
       night has twice the writer schemas and the table evolves during the run);
-  5. with --large: `ateda ingest` of a larger tarball, to show peak memory stays flat.
+  5. with --large: `ateda ingest` of a larger tarball, to show peak memory stays flat;
+  6. with --lsst-n (default 20000): a synthetic Rubin night (`ateda gen --survey lsst`,
+     wire format unless --lsst-format container) timed the same way: `ateda ingest` of the
+     directory, `cp -r` and `dd` of its stamps, `ateda ingest` of lsst_YYYYMMDD.tar.gz,
+     `gzip -dc` of it, and the fastavro baseline on the directory; then how long a
+     10-million-alert Rubin night would take at these rates.
+--n 0 skips the ZTF night (and --large), --lsst-n 0 the Rubin one.
 Prints alerts/s, MB/s, peak RSS of each (from the kernel's rusage of that process alone)
 and the ratios. Before each timed run the page cache is flushed (`sync`), so no run pays
 for the previous one's writeback.
@@ -35,6 +41,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 ATEDA = Path(os.environ.get("ATEDA_BIN", REPO / "target" / "release" / "ateda"))
 NIGHT = "20231012"
+# A Rubin dayObs (the UTC date 12 hours before each midpointMjdTai).
+LSST_NIGHT = "20251012"
+# Alerts of a full Rubin night, for the projection printed at the end.
+RUBIN_NIGHT = 10_000_000
 # Seconds after a mass deletion before file creation is back to its usual speed.
 QUIET_S = 300
 
@@ -70,11 +80,35 @@ def gen(n: int, out: Path, tar: bool, drift: bool = False) -> Path:
     return out / f"ztf_public_{NIGHT}.tar.gz" if tar else out
 
 
+def gen_lsst(n: int, out: Path, tar: bool, fmt: str) -> Path:
+    cmd = [str(ATEDA), "gen", "--survey", "lsst", "--n", str(n), "--night", LSST_NIGHT]
+    cmd += ["--out", str(out), "--format", fmt]
+    cmd += ["--templates", str(REPO / "tests" / "data" / "lsst")]
+    if tar:
+        cmd.append("--tar")
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return out / f"lsst_{LSST_NIGHT}.tar.gz" if tar else out
+
+
+def hours(alerts_per_s: float) -> float:
+    """Hours a Rubin-sized night (RUBIN_NIGHT alerts) takes at this rate."""
+    return RUBIN_NIGHT / alerts_per_s / 3600
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--n", type=int, default=20_000, help="alerts in the night")
+    ap.add_argument("--n", type=int, default=20_000, help="alerts in the ZTF night (0: skip)")
     ap.add_argument(
         "--large", type=int, default=100_000, help="alerts in the RSS-flatness run (0: skip)"
+    )
+    ap.add_argument(
+        "--lsst-n", type=int, default=20_000, help="alerts in the Rubin night (0: skip)"
+    )
+    ap.add_argument(
+        "--lsst-format",
+        choices=["wire", "container"],
+        default="wire",
+        help="framing of the Rubin alert files (wire: Rubin's Kafka format)",
     )
     ap.add_argument("--work", type=Path, default=REPO / ".work" / "bench")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
@@ -91,12 +125,10 @@ def main() -> None:
         )
     python = sys.executable
     print(
-        f"ateda benchmark: {args.n} alerts, night {NIGHT}, {os.cpu_count()} cores, work dir {work}"
+        f"ateda benchmark: {args.n} ZTF alerts (night {NIGHT}), {args.lsst_n} Rubin alerts "
+        f"(dayObs {LSST_NIGHT}, {args.lsst_format} format), {os.cpu_count()} cores, "
+        f"work dir {work}"
     )
-
-    src_dir = gen(args.n, work / "night", tar=False)
-    tarball = gen(args.n, work, tar=True)
-    dir_bytes, tar_bytes = du(src_dir), du(tarball)
     rows = []
 
     def row(name: str, alerts: int, nbytes: int, wall: float, rss: float) -> dict:
@@ -111,97 +143,170 @@ def main() -> None:
         rows.append(r)
         return r
 
+    results: dict = {"rows": rows, "ratios": {}}
+    if args.n:
+        ztf_night(args, work, row, python, results)
+    if args.lsst_n:
+        lsst_night(args, work, row, python, results)
+
+    print(
+        f"\n{'run':46} {'alerts':>8} {'wall s':>8} {'alerts/s':>9} {'MB/s':>7} {'peak RSS MiB':>13}"
+    )
+    for r in rows:
+        print(
+            f"{r['run']:46} {r['alerts']:>8} {r['wall_s']:>8} {r['alerts_per_s']:>9} "
+            f"{r['mb_per_s']:>7} {r['peak_rss_mib']:>13}"
+        )
+    for line in results.pop("lines", []):
+        print(line)
+    (args.work / "results.json").write_text(json.dumps(results, indent=2))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+        os.sync()
+        cleaned.touch()
+
+
+def ztf_night(args, work: Path, row, python: str, results: dict) -> None:
+    """The ZTF night: directory, floors, tarball, drifted tarball, baseline, large run."""
+    src_dir = gen(args.n, work / "night", tar=False)
+    tarball = gen(args.n, work, tar=True)
+    dir_bytes, tar_bytes = du(src_dir), du(tarball)
     w, m = timed(
         [str(ATEDA), "ingest", "--no-progress", "--lakehouse", str(work / "lh-dir"), str(src_dir)]
     )
-    row("ateda ingest (directory)", args.n, dir_bytes, w, m)
+    d = row("ateda ingest (directory)", args.n, dir_bytes, w, m)
     # The file-system floor of the directory ingest: creating the same stamp files
     # (3 per alert, one directory per alert) with `cp -r`, no decoding at all.
     w, m = timed(["cp", "-r", str(work / "lh-dir" / "cutouts"), str(work / "cutouts-copy")])
     stamp_bytes = du(work / "lh-dir" / "cutouts")
-    row("cp -r of the stamp tree alone", args.n, stamp_bytes, w, m)
+    c = row("cp -r of the stamp tree alone", args.n, stamp_bytes, w, m)
     # The write floor: the same number of bytes into one file, no file creation at all.
     # No program that writes the stamps can be faster than this on this disk.
     mib = -(-stamp_bytes // 2**20)
     w, m = timed(["dd", "if=/dev/zero", f"of={work / 'floor.bin'}", "bs=1M", f"count={mib}"])
-    row("dd of the stamp bytes into one file", args.n, mib * 2**20, w, m)
+    f = row("dd of the stamp bytes into one file", args.n, mib * 2**20, w, m)
     w, m = timed(
         [str(ATEDA), "ingest", "--no-progress", "--lakehouse", str(work / "lh-tar"), str(tarball)]
     )
-    row("ateda ingest (tar.gz stream)", args.n, tar_bytes, w, m)
+    t = row("ateda ingest (tar.gz stream)", args.n, tar_bytes, w, m)
     drifted = gen(args.n, work / "drifted", tar=True, drift=True)
     summary = work / "drifted-summary.json"
     w, m = timed(
         [str(ATEDA), "ingest", "--no-progress", "--lakehouse", str(work / "lh-drift")]
         + ["--summary-json", str(summary), str(drifted)]
     )
-    row("ateda ingest (tar.gz, drifted schemas)", args.n, du(drifted), w, m)
+    dr = row("ateda ingest (tar.gz, drifted schemas)", args.n, du(drifted), w, m)
     columns_added = json.loads(summary.read_text())["columns_added"]
     w, m = timed(["gzip", "-dc", str(tarball)])
-    row("gzip -dc (tar.gz alone)", args.n, tar_bytes, w, m)
+    g = row("gzip -dc (tar.gz alone)", args.n, tar_bytes, w, m)
     base = REPO / "scripts" / "bench" / "baseline_fastavro.py"
     w, m = timed([python, str(base), str(src_dir), str(work / "baseline")])
-    row("python fastavro+pyarrow baseline", args.n, dir_bytes, w, m)
+    b = row("python fastavro+pyarrow baseline", args.n, dir_bytes, w, m)
+    lg = None
     if args.large:
         big = gen(args.large, work / "large", tar=True)
         w, m = timed(
             [str(ATEDA), "ingest", "--no-progress", "--lakehouse", str(work / "lh-large"), str(big)]
         )
-        row("ateda ingest (tar.gz stream, large)", args.large, du(big), w, m)
+        lg = row("ateda ingest (tar.gz stream, large)", args.large, du(big), w, m)
 
-    print(
-        f"\n{'run':40} {'alerts':>8} {'wall s':>8} {'alerts/s':>9} {'MB/s':>7} {'peak RSS MiB':>13}"
-    )
-    for r in rows:
-        print(
-            f"{r['run']:40} {r['alerts']:>8} {r['wall_s']:>8} {r['alerts_per_s']:>9} "
-            f"{r['mb_per_s']:>7} {r['peak_rss_mib']:>13}"
-        )
-    by = {r["run"]: r for r in rows}
-    d, t = by["ateda ingest (directory)"], by["ateda ingest (tar.gz stream)"]
-    g, b = by["gzip -dc (tar.gz alone)"], by["python fastavro+pyarrow baseline"]
-    c, f = by["cp -r of the stamp tree alone"], by["dd of the stamp bytes into one file"]
     ratios = {
         "directory_vs_python_baseline": round(d["alerts_per_s"] / b["alerts_per_s"], 1),
         "directory_vs_stamp_copy": round(d["alerts_per_s"] / c["alerts_per_s"], 2),
         "tarball_vs_gzip_dc": round(t["alerts_per_s"] / g["alerts_per_s"], 2),
         "stamp_copy_vs_python_baseline": round(c["alerts_per_s"] / b["alerts_per_s"], 1),
         "write_floor_vs_python_baseline": round(f["alerts_per_s"] / b["alerts_per_s"], 1),
-        "drifted_vs_tarball": round(
-            by["ateda ingest (tar.gz, drifted schemas)"]["alerts_per_s"] / t["alerts_per_s"], 2
-        ),
+        "drifted_vs_tarball": round(dr["alerts_per_s"] / t["alerts_per_s"], 2),
     }
-    print(f"\ndirectory ingest / python baseline: {ratios['directory_vs_python_baseline']}x")
-    print(
+    lines = [
+        f"\ndirectory ingest / python baseline: {ratios['directory_vs_python_baseline']}x",
         f"directory ingest / cp -r of stamps: {ratios['directory_vs_stamp_copy'] * 100:.0f}%"
-        " (the file-system floor)"
-    )
-    print(
+        " (the file-system floor)",
         f"python baseline / cp -r of stamps:  {ratios['stamp_copy_vs_python_baseline']}x"
-        " (the ratio an ingest as fast as copying its stamps would show)"
-    )
-    print(
+        " (the ratio an ingest as fast as copying its stamps would show)",
         f"python baseline / dd of stamp bytes: {ratios['write_floor_vs_python_baseline']}x"
-        " (the ceiling for any ingest that writes its stamps on this disk)"
-    )
-    print(f"tarball ingest / gzip -dc rate:     {ratios['tarball_vs_gzip_dc'] * 100:.0f}%")
-    print(
+        " (the ceiling for any ingest that writes its stamps on this disk)",
+        f"tarball ingest / gzip -dc rate:     {ratios['tarball_vs_gzip_dc'] * 100:.0f}%",
         f"drifted / plain tarball ingest:     {ratios['drifted_vs_tarball'] * 100:.0f}%"
-        f" (the drifted run evolved the table: {'; '.join(columns_added)})"
-    )
-    if args.large:
-        lg = by["ateda ingest (tar.gz stream, large)"]
+        f" (the drifted run evolved the table: {'; '.join(columns_added)})",
+    ]
+    if lg:
         ratios["rss_large_vs_small"] = round(lg["peak_rss_mib"] / t["peak_rss_mib"], 2)
-        print(
+        lines.append(
             f"peak RSS {args.n} vs {args.large} alerts:    {t['peak_rss_mib']} MiB vs "
             f"{lg['peak_rss_mib']} MiB ({ratios['rss_large_vs_small']}x)"
         )
-    results = {"rows": rows, "ratios": ratios, "drifted_columns_added": columns_added}
-    (args.work / "results.json").write_text(json.dumps(results, indent=2))
-    if not args.keep:
-        shutil.rmtree(work, ignore_errors=True)
-        os.sync()
-        cleaned.touch()
+    results["ratios"].update(ratios)
+    results["drifted_columns_added"] = columns_added
+    results.setdefault("lines", []).extend(lines)
+
+
+def lsst_night(args, work: Path, row, python: str, results: dict) -> None:
+    """The Rubin night: directory, floors, tarball, gzip -dc, baseline; the 10M projection."""
+    n = args.lsst_n
+    src_dir = gen_lsst(n, work / "lsst-night", tar=False, fmt=args.lsst_format)
+    tarball = gen_lsst(n, work, tar=True, fmt=args.lsst_format)
+    dir_bytes, tar_bytes = du(src_dir), du(tarball)
+    lh_dir = work / "lh-lsst-dir"
+    w, m = timed([str(ATEDA), "ingest", "--no-progress", "--lakehouse", str(lh_dir), str(src_dir)])
+    d = row("rubin: ateda ingest (directory)", n, dir_bytes, w, m)
+    w, m = timed(["cp", "-r", str(lh_dir / "cutouts"), str(work / "lsst-cutouts-copy")])
+    stamp_bytes = du(lh_dir / "cutouts")
+    c = row("rubin: cp -r of the stamp tree alone", n, stamp_bytes, w, m)
+    mib = -(-stamp_bytes // 2**20)
+    floor = work / "lsst-floor.bin"
+    w, m = timed(["dd", "if=/dev/zero", f"of={floor}", "bs=1M", f"count={mib}"])
+    f = row("rubin: dd of the stamp bytes into one file", n, mib * 2**20, w, m)
+    floor.unlink()
+    w, m = timed(
+        [str(ATEDA), "ingest", "--no-progress", "--lakehouse", str(work / "lh-lsst-tar")]
+        + [str(tarball)]
+    )
+    t = row("rubin: ateda ingest (tar.gz stream)", n, tar_bytes, w, m)
+    w, m = timed(["gzip", "-dc", str(tarball)])
+    g = row("rubin: gzip -dc (tar.gz alone)", n, tar_bytes, w, m)
+    base = REPO / "scripts" / "bench" / "baseline_fastavro.py"
+    w, m = timed([python, str(base), str(src_dir), str(work / "lsst-baseline")])
+    b = row("rubin: python fastavro+pyarrow baseline", n, dir_bytes, w, m)
+
+    ratios = {
+        "rubin_directory_vs_python_baseline": round(d["alerts_per_s"] / b["alerts_per_s"], 1),
+        "rubin_directory_vs_stamp_copy": round(d["alerts_per_s"] / c["alerts_per_s"], 2),
+        "rubin_directory_vs_write_floor": round(d["alerts_per_s"] / f["alerts_per_s"], 2),
+        "rubin_tarball_vs_gzip_dc": round(t["alerts_per_s"] / g["alerts_per_s"], 2),
+    }
+    night = {
+        "alerts": n,
+        "format": args.lsst_format,
+        "mean_packet_bytes": round(dir_bytes / n),
+        "mean_stamp_bytes_per_alert": round(stamp_bytes / n),
+        "tarball_bytes": tar_bytes,
+        "hours_for_10m_alerts": {
+            "directory_ingest": round(hours(d["alerts_per_s"]), 2),
+            "tarball_ingest": round(hours(t["alerts_per_s"]), 2),
+            "cp_r_floor": round(hours(c["alerts_per_s"]), 2),
+            "dd_floor": round(hours(f["alerts_per_s"]), 2),
+            "gzip_dc_floor": round(hours(g["alerts_per_s"]), 2),
+        },
+    }
+    h = night["hours_for_10m_alerts"]
+    lines = [
+        f"\nrubin night: {n} alerts, {night['mean_packet_bytes'] / 1e3:.1f} KB per packet"
+        f" ({args.lsst_format} format), {night['mean_stamp_bytes_per_alert'] / 1e3:.1f} KB of"
+        f" stamps per alert, tarball {tar_bytes / 1e6:.1f} MB",
+        f"rubin directory ingest / python baseline: {ratios['rubin_directory_vs_python_baseline']}x",
+        f"rubin directory ingest / cp -r of stamps: "
+        f"{ratios['rubin_directory_vs_stamp_copy'] * 100:.0f}% (the file-system floor)",
+        f"rubin directory ingest / dd of stamp bytes: "
+        f"{ratios['rubin_directory_vs_write_floor'] * 100:.0f}% (the write floor)",
+        f"rubin tarball ingest / gzip -dc rate:     {ratios['rubin_tarball_vs_gzip_dc'] * 100:.0f}%",
+        f"rubin night of {RUBIN_NIGHT:,} alerts on this machine: {h['directory_ingest']} h"
+        f" (directory ingest), {h['tarball_ingest']} h (tarball); floors: cp -r"
+        f" {h['cp_r_floor']} h, dd {h['dd_floor']} h, gzip -dc {h['gzip_dc_floor']} h",
+    ]
+    results["ratios"].update(ratios)
+    results["rubin_night"] = night
+    results.setdefault("lines", []).extend(lines)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The benchmark command (README "`ateda gen` and the benchmark") runs end to end at a
-small size, prints every contender and ratio, and its contenders do the same work: the
-Python baseline writes exactly the stamp bytes that `ateda ingest` writes.
+small size, on a ZTF night and a Rubin night, prints every contender, ratio and the
+10-million-alert Rubin projection, and its contenders do the same work: the Python baseline
+writes exactly the stamp bytes that `ateda ingest` writes.
 
 Not a timed test: it checks what the benchmark measures, never how fast anything was.
 """
@@ -25,14 +26,25 @@ ROWS = [
     "gzip -dc (tar.gz alone)",
     "python fastavro+pyarrow baseline",
 ]
+LSST_ROWS = [
+    "rubin: ateda ingest (directory)",
+    "rubin: cp -r of the stamp tree alone",
+    "rubin: dd of the stamp bytes into one file",
+    "rubin: ateda ingest (tar.gz stream)",
+    "rubin: gzip -dc (tar.gz alone)",
+    "rubin: python fastavro+pyarrow baseline",
+]
 
 
 def stamps(root: Path) -> dict[tuple[str, str], bytes]:
-    """(candid, kind) -> bytes of every `<candid>/<kind>[-<content hash>].fits.gz` under root
-    (ateda's keys carry the alert's content hash, the baseline's do not)."""
+    """(key, kind) -> bytes of every `<key>/<kind>[-<content hash>].fits[.gz]` under root
+    (ateda's keys carry the alert's content hash, the baseline's do not; ZTF stamps are
+    gzipped FITS, Rubin ones plain FITS)."""
     return {
-        (p.parent.name, p.name.removesuffix(".fits.gz").split("-")[0]): p.read_bytes()
-        for p in root.rglob("*.fits.gz")
+        (p.parent.name, p.name.removesuffix(".gz").removesuffix(".fits").split("-")[0]): (
+            p.read_bytes()
+        )
+        for p in root.rglob("*.fits*")
     }
 
 
@@ -40,12 +52,12 @@ def test_benchmark_runs_and_contenders_write_the_same_stamps(tmp_path: Path) -> 
     work = tmp_path / "bench"
     env = {**os.environ, "ATEDA_BIN": str(ateda_bin())}
     cmd = [sys.executable, str(REPO / "scripts" / "bench" / "run.py")]
-    cmd += ["--n", str(N), "--large", "0", "--work", str(work), "--keep"]
+    cmd += ["--n", str(N), "--large", "0", "--lsst-n", str(N), "--work", str(work), "--keep"]
     proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
 
     results = json.loads((work / "results.json").read_text())
-    assert [r["run"] for r in results["rows"]] == ROWS
+    assert [r["run"] for r in results["rows"]] == ROWS + LSST_ROWS
     for r in results["rows"]:
         assert r["alerts"] == N and r["wall_s"] > 0 and r["peak_rss_mib"] > 0, r
     assert set(results["ratios"]) == {
@@ -55,7 +67,12 @@ def test_benchmark_runs_and_contenders_write_the_same_stamps(tmp_path: Path) -> 
         "stamp_copy_vs_python_baseline",
         "write_floor_vs_python_baseline",
         "drifted_vs_tarball",
+        "rubin_directory_vs_python_baseline",
+        "rubin_directory_vs_stamp_copy",
+        "rubin_directory_vs_write_floor",
+        "rubin_tarball_vs_gzip_dc",
     }
+    assert all(v > 0 for v in results["ratios"].values()), results["ratios"]
     # the drifted night evolved its table: the field gen adds, at the top and in candidate
     assert results["drifted_columns_added"] == [
         "add candidate.drift_score: double",
@@ -65,8 +82,29 @@ def test_benchmark_runs_and_contenders_write_the_same_stamps(tmp_path: Path) -> 
         "directory ingest / python baseline:",
         "python baseline / dd of stamp bytes:",
         "drifted / plain tarball ingest:",
+        "rubin directory ingest / python baseline:",
+        "rubin directory ingest / cp -r of stamps:",
+        "rubin tarball ingest / gzip -dc rate:",
+        "rubin night of 10,000,000 alerts on this machine:",
     ]:
         assert line in proc.stdout
+    for name in ROWS + LSST_ROWS:
+        assert name in proc.stdout
+
+    # the Rubin night has Rubin-sized packets, and its projection follows from its rates
+    rubin = results["rubin_night"]
+    assert rubin["alerts"] == N and rubin["format"] == "wire"
+    assert 80_000 <= rubin["mean_packet_bytes"] <= 170_000, rubin
+    assert 90_000 <= rubin["mean_stamp_bytes_per_alert"] <= 160_000, rubin
+    by = {r["run"]: r for r in results["rows"]}
+    for key, run in [
+        ("directory_ingest", "rubin: ateda ingest (directory)"),
+        ("tarball_ingest", "rubin: ateda ingest (tar.gz stream)"),
+        ("cp_r_floor", "rubin: cp -r of the stamp tree alone"),
+        ("gzip_dc_floor", "rubin: gzip -dc (tar.gz alone)"),
+    ]:
+        want = 10_000_000 / by[run]["alerts_per_s"] / 3600
+        assert abs(rubin["hours_for_10m_alerts"][key] - want) <= 0.01 + want * 0.01, (key, rubin)
 
     (run,) = work.glob("run-*")
     ours = stamps(run / "lh-dir" / "cutouts")
@@ -74,3 +112,10 @@ def test_benchmark_runs_and_contenders_write_the_same_stamps(tmp_path: Path) -> 
     assert stamps(run / "baseline" / "stamps") == ours
     assert stamps(run / "cutouts-copy") == ours
     assert stamps(run / "lh-tar" / "cutouts") == ours
+
+    rubin_stamps = stamps(run / "lh-lsst-dir" / "cutouts")
+    assert len(rubin_stamps) == 3 * N
+    assert all(b.startswith(b"SIMPLE  =") and len(b) % 2880 == 0 for b in rubin_stamps.values())
+    assert stamps(run / "lsst-baseline" / "stamps") == rubin_stamps
+    assert stamps(run / "lsst-cutouts-copy") == rubin_stamps
+    assert stamps(run / "lh-lsst-tar" / "cutouts") == rubin_stamps
