@@ -10,8 +10,10 @@ use anyhow::{Context, Result};
 use ateda_decode::Limits;
 use ateda_ingest::defaults;
 use ateda_ingest::{IngestOptions, Live, Summary};
-use ateda_schema::ztf::ZTF;
+use ateda_registry::SchemaIds;
+use ateda_schema::SURVEYS;
 use clap::Args;
+use std::sync::Arc;
 
 use crate::lakehouse_args::LakehouseArgs;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -19,8 +21,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Arguments of `ateda ingest`.
 #[derive(Args, Debug)]
 pub struct IngestArgs {
-    /// Alert sources: .avro files (one or more alerts each), directories (recursive) or
-    /// nightly ztf_public_YYYYMMDD.tar.gz tarballs (streamed, never extracted).
+    /// Alert sources: .avro files (an Avro container of one or more alerts, or one
+    /// Rubin alert in the Kafka wire format), directories (recursive) or nightly
+    /// tarballs (streamed, never extracted). ZTF and Rubin packets may be mixed: each
+    /// is recognised by content and goes to its survey's table.
     #[arg(required = true)]
     sources: Vec<PathBuf>,
     #[command(flatten)]
@@ -56,14 +60,19 @@ pub struct IngestArgs {
     /// sees the final values of a short job.
     #[arg(long, default_value_t = 0)]
     metrics_hold: u64,
-    /// First observation night accepted, YYYY-MM-DD (default: the survey's first night,
-    /// 2017-01-01 for ZTF). An alert dated earlier is quarantined.
+    /// First observation night accepted, YYYY-MM-DD (default: each survey's first night,
+    /// 2017-01-01 for ZTF, 2020-01-01 for Rubin). An alert dated earlier is quarantined.
     #[arg(long, value_parser = parse_night)]
     first_night: Option<i32>,
     /// Last observation night accepted, YYYY-MM-DD (default: tomorrow, UTC). An alert
     /// dated later is quarantined.
     #[arg(long, value_parser = parse_night)]
     last_night: Option<i32>,
+    /// Confluent-compatible schema registry for Rubin wire-format packets
+    /// (`GET URL/schemas/ids/{id}`, cached, retried); the bundled schemas (7.0-11.0)
+    /// answer when it is unreachable or unset.
+    #[arg(long, env = "ATEDA_SCHEMA_REGISTRY")]
+    schema_registry: Option<String>,
     /// Seconds after which an alert commit whose ledger commit never came (a run stopped
     /// between the two) has its ledger rows rebuilt from its rows.
     #[arg(long, default_value_t = defaults::LEDGER_GRACE_SECS)]
@@ -116,7 +125,7 @@ impl LimitArgs {
     }
 }
 
-fn options(args: &IngestArgs) -> Result<IngestOptions> {
+fn options(args: &IngestArgs, runtime: &tokio::runtime::Runtime) -> Result<IngestOptions> {
     let (lakehouse, dir) = args.lakehouse.config(args.cutouts.is_none())?;
     let under = |sub: &str| dir.as_ref().map(|d| d.join(sub));
     let cutouts = match &args.cutouts {
@@ -135,8 +144,11 @@ fn options(args: &IngestArgs) -> Result<IngestOptions> {
             .map(|n| n.get())
             .unwrap_or(2)
     });
+    let writer_schemas =
+        SchemaIds::from_flag(args.schema_registry.as_deref(), runtime.handle().clone())
+            .context("--schema-registry")?;
     Ok(IngestOptions {
-        survey: ZTF,
+        surveys: SURVEYS.to_vec(),
         sources: args.sources.clone(),
         lakehouse,
         cutouts,
@@ -146,7 +158,9 @@ fn options(args: &IngestArgs) -> Result<IngestOptions> {
         workers,
         upload_concurrency: args.uploads,
         limits: args.limits.limits(),
-        nights: night_bounds(args.first_night, args.last_night),
+        first_night: args.first_night,
+        last_night: args.last_night,
+        writer_schemas: Arc::new(writer_schemas),
         ledger_grace: Duration::from_secs(args.ledger_grace_secs),
     })
 }
@@ -159,19 +173,6 @@ fn parse_night(s: &str) -> Result<i32, String> {
         .signed_duration_since(chrono::NaiveDate::default())
         .num_days();
     i32::try_from(days).map_err(|_| format!("{s} is out of range"))
-}
-
-/// The accepted nights: each bound given, or its default.
-fn night_bounds(first: Option<i32>, last: Option<i32>) -> Option<ateda_schema::NightBounds> {
-    if first.is_none() && last.is_none() {
-        return None;
-    }
-    let today = (chrono::Utc::now().timestamp() / 86_400) as i32;
-    let default = ateda_schema::NightBounds::for_survey(&ZTF, today);
-    Some(ateda_schema::NightBounds {
-        first: first.unwrap_or(default.first),
-        last: last.unwrap_or(default.last),
-    })
 }
 
 fn init_logging(progress: bool) {
@@ -228,11 +229,11 @@ pub fn run(args: IngestArgs) -> ExitCode {
 }
 
 fn run_inner(args: &IngestArgs, show_progress: bool) -> Result<Summary> {
-    let opts = options(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let opts = options(args, &runtime)?;
     let live = Live::default();
     let summary = runtime.block_on(async {
         if let Some(addr) = args.metrics_addr {

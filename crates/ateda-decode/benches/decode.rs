@@ -44,6 +44,7 @@ fn builder() -> AlertBatchBuilder {
             first: 0,
             last: 40_000,
         },
+        writer_schemas: Arc::new(ateda_decode::wire::NoWriterSchemas),
     };
     AlertBatchBuilder::new(ZTF, Arc::new(table), ctx).expect("builder")
 }

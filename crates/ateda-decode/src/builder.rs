@@ -13,6 +13,7 @@ use crate::ocf::parse_container;
 use crate::resolve::decode;
 use crate::stamps::{decode_stamp, Stamp};
 use crate::table::TableSchema;
+use crate::wire::{parse_wire, WriterSchemas};
 use crate::DecodeError;
 
 /// The stamps of one bronze row.
@@ -44,6 +45,8 @@ pub struct RowContext {
     pub stamp_location: StampLocation,
     /// The nights accepted: an alert dated outside is rejected (its member quarantined).
     pub nights: NightBounds,
+    /// Writer schemas of wire-format packets, by schema id.
+    pub writer_schemas: Arc<dyn WriterSchemas>,
 }
 
 /// A finished batch of bronze rows with their stamps (row-aligned).
@@ -171,18 +174,14 @@ impl AlertBatchBuilder {
         source: &str,
         bytes: &bytes::Bytes,
     ) -> Result<Added, DecodeError> {
+        if let Some(wire) = parse_wire(bytes) {
+            return self.add_wire(source, bytes, wire.id, wire.datum);
+        }
         let container = parse_container(bytes)?;
-        let resolved =
-            match self
-                .cache
-                .resolve(container.schema, &self.survey, &self.table, &self.layout)
-            {
-                Resolution::Ready(r) => r,
-                Resolution::Changes(writer, changes) => {
-                    return Ok(Added::NeedsChanges { writer, changes })
-                }
-                Resolution::Rejected(reason) => return Err(DecodeError::Schema(reason)),
-            };
+        let resolved = match self.resolve(container.schema)? {
+            Ok(r) => r,
+            Err(needs) => return Ok(needs),
+        };
         let mut n = 0;
         for block in &container.blocks {
             let mut buf: &[u8] = &block.data;
@@ -213,6 +212,55 @@ impl AlertBatchBuilder {
         Ok(Added::Rows(n))
     }
 
+    /// One datum in the Confluent wire format, its writer schema looked up by id.
+    fn add_wire(
+        &mut self,
+        source: &str,
+        bytes: &bytes::Bytes,
+        id: u32,
+        datum: &[u8],
+    ) -> Result<Added, DecodeError> {
+        crate::limits::begin_member(&crate::limits::current());
+        let raw = self
+            .ctx
+            .writer_schemas
+            .by_id(id)
+            .map_err(DecodeError::Schema)?;
+        let resolved = match self.resolve(&raw)? {
+            Ok(r) => r,
+            Err(needs) => return Ok(needs),
+        };
+        let mut buf = datum;
+        self.decode_alert(&resolved, &mut buf, source, &|s| bytes.slice_ref(s))
+            .map_err(|e| match e {
+                DecodeError::Truncated => DecodeError::Invalid(format!(
+                    "wire-format packet (schema id {id}): input ends inside a value (truncated)"
+                )),
+                other => other,
+            })?;
+        if !buf.is_empty() {
+            return Err(DecodeError::Invalid(format!(
+                "{} unread bytes after the wire-format datum (schema id {id})",
+                buf.len()
+            )));
+        }
+        Ok(Added::Rows(1))
+    }
+
+    /// The writer schema resolved onto the table, or what must happen first.
+    fn resolve(&mut self, raw: &[u8]) -> Result<Result<Arc<Resolved>, Added>, DecodeError> {
+        match self
+            .cache
+            .resolve(raw, &self.survey, &self.table, &self.layout)
+        {
+            Resolution::Ready(r) => Ok(Ok(r)),
+            Resolution::Changes(writer, changes) => {
+                Ok(Err(Added::NeedsChanges { writer, changes }))
+            }
+            Resolution::Rejected(reason) => Err(DecodeError::Schema(reason)),
+        }
+    }
+
     fn decode_alert(
         &mut self,
         resolved: &Resolved,
@@ -238,6 +286,15 @@ impl AlertBatchBuilder {
         let datum = &datum_start[..datum_start.len() - buf.len()];
         let sha256: [u8; 32] = Sha256::digest(datum).into();
         let l = &self.layout;
+        if let (None, Some(path)) = (self.cols[l.key].last_i64(), &l.key_fallback) {
+            // A writer schema without the top-level key (Rubin 7.x): fill it from the
+            // field that holds the same id.
+            if let Some(k) = nested(&self.cols, path).and_then(Col::last_i64) {
+                let len = self.cols[l.key].len();
+                self.cols[l.key].truncate(len.saturating_sub(1));
+                self.cols[l.key].push_i64(k);
+            }
+        }
         let key = self.cols[l.key]
             .last_i64()
             .ok_or_else(|| DecodeError::Invalid(format!("{} is missing", self.survey.key)))?;
@@ -247,7 +304,7 @@ impl AlertBatchBuilder {
                 self.survey.key
             )));
         }
-        let time = night_source(&self.cols, &l.night_source);
+        let time = nested(&self.cols, &l.night_source).and_then(Col::last_f64);
         let path = || self.survey.night.path().join(".");
         let night = time
             .and_then(|t| self.survey.night.night(t))
@@ -338,8 +395,8 @@ impl AlertBatchBuilder {
     }
 }
 
-/// The last value of the (nested) time column the night is derived from.
-fn night_source(cols: &[Col], path: &[usize]) -> Option<f64> {
+/// A (nested) column by its indices from the top level down.
+fn nested<'a>(cols: &'a [Col], path: &[usize]) -> Option<&'a Col> {
     let (&first, rest) = path.split_first()?;
     let mut col = cols.get(first)?;
     for &i in rest {
@@ -348,7 +405,7 @@ fn night_source(cols: &[Col], path: &[usize]) -> Option<f64> {
             _ => return None,
         }
     }
-    col.last_f64()
+    Some(col)
 }
 
 /// Lowercase hex of a digest.

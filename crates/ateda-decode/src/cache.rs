@@ -114,6 +114,9 @@ impl SchemaCache {
             .by_table
             .entry(table.id)
             .or_insert_with(|| {
+                if let Some(reason) = other_survey(&writer, survey) {
+                    return Resolution::Rejected(reason);
+                }
                 let diff = diff_writer(survey, &writer, &table.iceberg);
                 if let Some(reason) = diff.conflict_reason() {
                     return Resolution::Rejected(reason);
@@ -135,6 +138,21 @@ impl SchemaCache {
         }
         resolution
     }
+}
+
+/// Why a writer schema is not for `survey`: its record name names another survey
+/// (`ztf.alert` met by the Rubin decoder). A name that names no survey is left to the
+/// diff.
+fn other_survey(writer: &WriterSchema, survey: &Survey) -> Option<String> {
+    let Schema::Record(record) = &writer.avro else {
+        return None;
+    };
+    let name = record.name.fullname(None);
+    let other = Survey::of_record_name(&name).filter(|s| s.name != survey.name)?;
+    Some(format!(
+        "writer schema {name} is a {} alert schema, not {}",
+        other.name, survey.name
+    ))
 }
 
 /// Compiles the decoding of a writer schema onto a table schema the diff found fitting.
@@ -178,10 +196,14 @@ fn resolve(
         )?;
         top.push(TopOp::Column(idx, op));
     }
-    if !top
+    let has_key = top
         .iter()
-        .any(|t| matches!(t, TopOp::Column(i, _) if *i == layout.key))
-    {
+        .any(|t| matches!(t, TopOp::Column(i, _) if *i == layout.key));
+    let has_fallback = survey
+        .key_fallback
+        .and_then(|p| p.first())
+        .is_some_and(|first| record.fields.iter().any(|f| f.name == *first));
+    if !has_key && !has_fallback {
         return Err(DecodeError::Schema(format!(
             "writer schema has no {}",
             survey.key

@@ -12,6 +12,9 @@ pub struct Layout {
     pub key: usize,
     /// Indices from the top level down to the time the night is derived from.
     pub night_source: Vec<usize>,
+    /// Indices from the top level down to the field the key is read from when a writer
+    /// schema has no top-level key ([`Survey::key_fallback`]).
+    pub key_fallback: Option<Vec<usize>>,
     /// Stamp URI columns, in survey stamp order.
     pub uri: Vec<usize>,
     /// Stamp file-name columns, where the survey's layout has them.
@@ -36,31 +39,44 @@ fn index(schema: &SchemaRef, name: &str) -> Result<usize, DecodeError> {
         .map_err(|_| DecodeError::Schema(format!("bronze table has no column {name}")))
 }
 
+/// Indices from the top level down to a nested field of the expected leaf type.
+fn path_indices(
+    schema: &SchemaRef,
+    path: &[&str],
+    leaf: &DataType,
+) -> Result<Vec<usize>, DecodeError> {
+    let mut indices = Vec::with_capacity(path.len());
+    let mut fields = schema.fields().clone();
+    for (depth, name) in path.iter().enumerate() {
+        let (i, f) = fields.find(name).ok_or_else(|| {
+            DecodeError::Schema(format!(
+                "bronze table has no column {}",
+                path[..=depth].join(".")
+            ))
+        })?;
+        indices.push(i);
+        match f.data_type() {
+            DataType::Struct(children) if depth + 1 < path.len() => fields = children.clone(),
+            dt if depth + 1 == path.len() && dt == leaf => {}
+            other => {
+                return Err(DecodeError::Schema(format!(
+                    "bronze column {} is {other}, not {leaf}",
+                    path[..=depth].join(".")
+                )))
+            }
+        }
+    }
+    Ok(indices)
+}
+
 impl Layout {
     /// Finds the columns of `survey` in `schema`.
     pub fn new(survey: &Survey, schema: &SchemaRef) -> Result<Layout, DecodeError> {
-        let path = survey.night.path();
-        let mut night_source = Vec::with_capacity(path.len());
-        let mut fields = schema.fields().clone();
-        for (depth, name) in path.iter().enumerate() {
-            let (i, f) = fields.find(name).ok_or_else(|| {
-                DecodeError::Schema(format!(
-                    "bronze table has no column {}",
-                    path[..=depth].join(".")
-                ))
-            })?;
-            night_source.push(i);
-            match f.data_type() {
-                DataType::Struct(children) => fields = children.clone(),
-                DataType::Float64 if depth + 1 == path.len() => {}
-                other => {
-                    return Err(DecodeError::Schema(format!(
-                        "bronze column {} is {other}, not a double",
-                        path[..=depth].join(".")
-                    )))
-                }
-            }
-        }
+        let night_source = path_indices(schema, survey.night.path(), &DataType::Float64)?;
+        let key_fallback = survey
+            .key_fallback
+            .map(|p| path_indices(schema, p, &DataType::Int64))
+            .transpose()?;
         let uri = survey
             .stamps
             .iter()
@@ -79,6 +95,7 @@ impl Layout {
         Ok(Layout {
             key: index(schema, survey.key)?,
             night_source,
+            key_fallback,
             uri,
             file_name,
             night: index(schema, columns::NIGHT)?,

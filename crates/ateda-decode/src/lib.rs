@@ -1,6 +1,8 @@
-//! Decoding of Avro alert containers into bronze Arrow batches, for any survey.
+//! Decoding of Avro alert packets into bronze Arrow batches, for any survey.
 //!
-//! - [`ocf`]: container framing (header, schema, blocks).
+//! - [`ocf`]: container framing (header, schema, blocks); [`wire`]: single-datum
+//!   packets in the Confluent wire format (schema by id); [`route`]: which survey a
+//!   member belongs to.
 //! - [`cache`]: each writer schema diffed against the table schema and resolved onto
 //!   it once per (writer schema, table schema id); [`resolve`]: the decoding ops.
 //! - [`columns`]: column buffers with rollback, so a corrupt packet leaves
@@ -19,23 +21,27 @@ pub mod limits;
 pub mod ocf;
 pub mod primitives;
 pub mod resolve;
+pub mod route;
 pub mod stamps;
 pub mod table;
+pub mod wire;
 
 pub use builder::{
     hex, Added, AlertBatch, AlertBatchBuilder, AlertStamps, RowContext, StampLocation,
 };
 pub use cache::SchemaCache;
 pub use limits::Limits;
+pub use route::Router;
 pub use stamps::Stamp;
 pub use table::TableSchema;
+pub use wire::{WirePacket, WriterSchemas};
 
 /// Why a packet could not be decoded. The message is meant for the
 /// quarantine record: it says what is wrong with the input.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    /// The bytes do not start with the Avro container magic.
-    #[error("not an Avro object container file (bad magic bytes)")]
+    /// The bytes start neither with the Avro container magic nor as a wire-format packet.
+    #[error("not an Avro object container file nor a wire-format packet (bad magic bytes)")]
     NotAvro,
     /// The input ends before a value is complete.
     #[error("truncated: input ends inside a value")]

@@ -30,21 +30,12 @@ pub struct Block<'a> {
     pub data: Cow<'a, [u8]>,
 }
 
-/// Parses a complete Object Container File held in memory, under the caps in force
-/// ([`limits::current`]); starts the member's budget of decoded values.
-pub fn parse_container(bytes: &[u8]) -> Result<Container<'_>, DecodeError> {
-    let caps = limits::current();
-    limits::begin_member(&caps);
-    parse_container_with(bytes, &caps)
-}
+/// A container header's metadata: writer schema text, codec, and the bytes after the
+/// metadata (sync marker, then blocks).
+type Header<'a> = (&'a [u8], &'a [u8], &'a [u8]);
 
-/// Parses a container under explicit caps: at most `max_blocks` blocks, and at most
-/// `max_inflated_bytes` for all its deflate blocks inflated together (a deflate bomb is
-/// stopped at the cap, never inflated whole).
-pub fn parse_container_with<'a>(
-    bytes: &'a [u8],
-    limits: &Limits,
-) -> Result<Container<'a>, DecodeError> {
+/// Reads a container header's metadata.
+fn header(bytes: &[u8]) -> Result<Header<'_>, DecodeError> {
     if bytes.len() < 4 || &bytes[..4] != MAGIC {
         return Err(DecodeError::NotAvro);
     }
@@ -73,6 +64,31 @@ pub fn parse_container_with<'a>(
         }
     }
     let schema = schema.ok_or(DecodeError::Header("no avro.schema in header".into()))?;
+    Ok((schema, codec, buf))
+}
+
+/// The writer schema text of a container, reading only its header (routing a member to
+/// its survey costs a few bytes, not a decode).
+pub fn header_schema(bytes: &[u8]) -> Result<&[u8], DecodeError> {
+    header(bytes).map(|(schema, _, _)| schema)
+}
+
+/// Parses a complete Object Container File held in memory, under the caps in force
+/// ([`limits::current`]); starts the member's budget of decoded values.
+pub fn parse_container(bytes: &[u8]) -> Result<Container<'_>, DecodeError> {
+    let caps = limits::current();
+    limits::begin_member(&caps);
+    parse_container_with(bytes, &caps)
+}
+
+/// Parses a container under explicit caps: at most `max_blocks` blocks, and at most
+/// `max_inflated_bytes` for all its deflate blocks inflated together (a deflate bomb is
+/// stopped at the cap, never inflated whole).
+pub fn parse_container_with<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+) -> Result<Container<'a>, DecodeError> {
+    let (schema, codec, mut buf) = header(bytes)?;
     if buf.len() < 16 {
         return Err(DecodeError::Truncated);
     }

@@ -35,6 +35,7 @@ fn builder() -> AlertBatchBuilder {
                 first: 0,
                 last: 40_000,
             },
+            writer_schemas: Arc::new(ateda_decode::wire::NoWriterSchemas),
         },
     )
     .expect("builder")

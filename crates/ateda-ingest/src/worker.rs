@@ -1,4 +1,5 @@
-//! A decode worker: members into Arrow rows (one builder per worker), keys claimed (rows
+//! A decode worker: members routed to their survey's lane and decoded into Arrow rows
+//! (one builder per survey per worker), keys claimed (rows
 //! already stored dropped, conflicting packets quarantined) and then the stamps of the
 //! new rows written, before the rows are handed on; the table schema evolved when a
 //! writer schema needs it.
@@ -51,10 +52,11 @@ pub(crate) struct Decoded {
 
 /// What the decode workers send to the sink.
 pub(crate) enum Chunk {
-    /// Rows ready to be deduplicated and written.
-    Alerts(Decoded),
-    /// A member that cannot be ingested.
+    /// Rows of one survey (its lane index) ready to be written.
+    Alerts(usize, Decoded),
+    /// A member that cannot be ingested (the lane it was routed to).
     Rejected {
+        lane: usize,
         source: String,
         reason: String,
         bytes: Vec<u8>,
@@ -63,14 +65,9 @@ pub(crate) enum Chunk {
     Failed(IngestError),
 }
 
-/// A decode worker's state.
-pub(crate) struct Worker {
+/// One survey's part of a worker: its builder, table schema, keys and buffered members.
+pub(crate) struct Lane {
     pub builder: AlertBatchBuilder,
-    pub chunk_alerts: usize,
-    pub live: Live,
-    pub cutouts: Bucket,
-    pub uploads: usize,
-    pub runtime: tokio::runtime::Handle,
     pub registry: Arc<SchemaRegistry>,
     pub keys: Arc<KeyIndex>,
     /// Name of the key field (in quarantine reasons).
@@ -82,19 +79,34 @@ pub(crate) struct Worker {
     pub buffered_bytes: usize,
 }
 
+/// A decode worker's state.
+pub(crate) struct Worker {
+    /// One lane per survey, in the run's survey order.
+    pub lanes: Vec<Lane>,
+    /// Which lane a member goes to.
+    pub router: ateda_decode::Router,
+    pub chunk_alerts: usize,
+    pub live: Live,
+    pub cutouts: Bucket,
+    pub uploads: usize,
+    pub runtime: tokio::runtime::Handle,
+}
+
 impl Worker {
     /// Finishes the buffered rows, claims their keys and stores the stamps of the new
     /// ones (before those rows can ever be committed). Members holding a key stored with
     /// other content come back as rejections.
-    fn flush(&mut self) -> Result<(Decoded, Vec<Chunk>), IngestError> {
-        let batch = self
+    fn flush(&mut self, li: usize) -> Result<(Decoded, Vec<Chunk>), IngestError> {
+        let lane = &mut self.lanes[li];
+        let batch = lane
             .builder
             .finish()
             .map_err(|e| IngestError::Internal(format!("building an Arrow batch failed: {e}")))?;
-        let member_bytes = std::mem::take(&mut self.member_bytes);
-        self.buffered_bytes = 0;
+        let member_bytes = std::mem::take(&mut lane.member_bytes);
+        lane.buffered_bytes = 0;
+        let key_name = lane.key_name;
         let alerts: Vec<(i64, [u8; 32])> = batch.stamps.iter().map(|s| (s.key, s.sha256)).collect();
-        let verdicts = self.runtime.block_on(self.keys.claim(&alerts))?;
+        let verdicts = self.runtime.block_on(lane.keys.claim(&alerts))?;
         let keep: Vec<bool> = verdicts.iter().map(|v| *v == Verdict::New).collect();
         let mut uploads = Vec::with_capacity(batch.stamps.len() * 3);
         for (s, _) in batch.stamps.into_iter().zip(&keep).filter(|(_, k)| **k) {
@@ -115,7 +127,7 @@ impl Worker {
                         add(&self.live.conflicts, 1);
                         conflicts.push(format!(
                             "{} {key}: stored sha256 {}, this packet sha256 {}",
-                            self.key_name,
+                            key_name,
                             hex(stored),
                             hex(&sha)
                         ));
@@ -127,13 +139,14 @@ impl Worker {
                 conflicts.truncate(CONFLICTS_NAMED);
                 let mut reason = format!(
                     "duplicate {} with different content (the stored row stays): {}",
-                    self.key_name,
+                    key_name,
                     conflicts.join("; ")
                 );
                 if more > 0 {
                     reason.push_str(&format!("; and {more} more"));
                 }
                 rejected.push(Chunk::Rejected {
+                    lane: li,
                     source: source.clone(),
                     reason,
                     bytes: bytes.to_vec(),
@@ -172,9 +185,11 @@ impl Worker {
     }
 
     /// Sends the buffered rows on; false when the run is over (failure or no sink).
-    fn send_flush(&mut self, tx: &tokio::sync::mpsc::Sender<Chunk>) -> bool {
-        let chunks = match self.flush() {
-            Ok((d, rejected)) => std::iter::once(Chunk::Alerts(d)).chain(rejected).collect(),
+    fn send_flush(&mut self, li: usize, tx: &tokio::sync::mpsc::Sender<Chunk>) -> bool {
+        let chunks = match self.flush(li) {
+            Ok((d, rejected)) => std::iter::once(Chunk::Alerts(li, d))
+                .chain(rejected)
+                .collect(),
             Err(e) => vec![Chunk::Failed(e)],
         };
         for chunk in chunks {
@@ -184,9 +199,10 @@ impl Worker {
             }
         }
         // Between batches: build further rows for the newest schema this run knows.
-        let newest = self.registry.current();
-        if newest.id != self.builder.table().id {
-            if let Err(e) = self.builder.set_table(newest) {
+        let lane = &mut self.lanes[li];
+        let newest = lane.registry.current();
+        if newest.id != lane.builder.table().id {
+            if let Err(e) = lane.builder.set_table(newest) {
                 let _ = tx.blocking_send(Chunk::Failed(IngestError::Layout(e.to_string())));
                 return false;
             }
@@ -198,22 +214,24 @@ impl Worker {
     /// Returns the rejection to send, if any; `Err` when the run must stop.
     fn member(
         &mut self,
+        li: usize,
         source: &str,
         bytes: &bytes::Bytes,
         tx: &tokio::sync::mpsc::Sender<Chunk>,
     ) -> Result<Option<String>, ()> {
         for _ in 0..EVOLVE_TRIES {
-            let writer = match self.builder.add_member(source, bytes) {
+            let lane = &mut self.lanes[li];
+            let writer = match lane.builder.add_member(source, bytes) {
                 Ok(Added::Rows(n)) => {
                     add(&self.live.alerts, n as u64);
-                    self.member_bytes.push(bytes.clone());
-                    self.buffered_bytes += bytes.len();
+                    lane.member_bytes.push(bytes.clone());
+                    lane.buffered_bytes += bytes.len();
                     return Ok(None);
                 }
                 Ok(Added::NeedsChanges { writer, .. }) => writer,
                 Err(e) => return Ok(Some(e.to_string())),
             };
-            let table = match self.runtime.block_on(self.registry.evolve(&writer)) {
+            let table = match self.runtime.block_on(lane.registry.evolve(&writer)) {
                 Ok(t) => t,
                 Err(Refused::Reject(reason)) => return Ok(Some(reason)),
                 Err(Refused::Fatal(e)) => {
@@ -221,10 +239,10 @@ impl Worker {
                     return Err(());
                 }
             };
-            if !self.builder.is_empty() && !self.send_flush(tx) {
+            if !self.lanes[li].builder.is_empty() && !self.send_flush(li, tx) {
                 return Err(());
             }
-            if let Err(e) = self.builder.set_table(table) {
+            if let Err(e) = self.lanes[li].builder.set_table(table) {
                 let _ = tx.blocking_send(Chunk::Failed(IngestError::Layout(e.to_string())));
                 return Err(());
             }
@@ -243,12 +261,15 @@ pub(crate) fn spawn_worker(
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for item in rx {
+            let mut li = 0;
             let rejected = match item {
                 Item::Member(m) => {
                     let bytes = bytes::Bytes::from(m.bytes);
-                    match w.member(&m.source, &bytes, &tx) {
+                    li = w.router.route(&bytes).min(w.lanes.len().saturating_sub(1));
+                    match w.member(li, &m.source, &bytes, &tx) {
                         Ok(None) => None,
                         Ok(Some(reason)) => Some(Chunk::Rejected {
+                            lane: li,
                             source: m.source,
                             reason,
                             bytes: bytes.to_vec(),
@@ -257,6 +278,7 @@ pub(crate) fn spawn_worker(
                     }
                 }
                 Item::Unreadable(u) => Some(Chunk::Rejected {
+                    lane: 0,
                     source: u.source,
                     reason: u.reason,
                     bytes: u.bytes,
@@ -267,13 +289,16 @@ pub(crate) fn spawn_worker(
                     return;
                 }
             }
-            let full = w.builder.len() >= w.chunk_alerts || w.buffered_bytes >= FLUSH_BYTES;
-            if full && !w.send_flush(&tx) {
+            let lane = &w.lanes[li];
+            let full = lane.builder.len() >= w.chunk_alerts || lane.buffered_bytes >= FLUSH_BYTES;
+            if full && !w.send_flush(li, &tx) {
                 return;
             }
         }
-        if !w.builder.is_empty() {
-            w.send_flush(&tx);
+        for li in 0..w.lanes.len() {
+            if !w.lanes[li].builder.is_empty() && !w.send_flush(li, &tx) {
+                return;
+            }
         }
     })
 }

@@ -99,7 +99,7 @@ pub struct WriterSchema {
     /// The Avro schema as apache-avro parsed it.
     pub avro: Schema,
     /// The `version` attribute of the top-level record, else the last part of its
-    /// namespace (`lsst.v9_0` -> `v9_0`), else `unknown`.
+    /// namespace (`lsst.v9_0` -> `9.0`), else `unknown`.
     pub version: String,
     /// Top-level fields.
     pub fields: Vec<FieldDef>,
@@ -145,13 +145,24 @@ fn version_of(record: &RecordSchema) -> String {
             other => other.to_string(),
         };
     }
-    record
+    let last = record
         .name
         .namespace
         .as_deref()
         .and_then(|ns| ns.rsplit('.').next())
-        .unwrap_or("unknown")
-        .to_string()
+        .unwrap_or("unknown");
+    // Rubin's `vMAJOR_MINOR` reads as the version it names.
+    match last
+        .strip_prefix('v')
+        .and_then(|v| v.split_once('_'))
+        .filter(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && (a.chars().chain(b.chars())).all(|c| c.is_ascii_digit())
+        }) {
+        Some((major, minor)) => format!("{major}.{minor}"),
+        None => last.to_string(),
+    }
 }
 
 /// Every `name` of a schema node (a JSON object with a `type`) must be an Avro name:
@@ -331,7 +342,7 @@ mod tests {
             {"name":"tags","type":{"type":"map","values":["null","int"]}},
             {"name":"t","type":{"type":"long","logicalType":"timestamp-micros"}}]}"#;
         let w = parse_writer_schema(text).expect("parses");
-        assert_eq!(w.version, "v9_0");
+        assert_eq!(w.version, "9.0");
         assert_eq!(w.fields.len(), 5);
         assert_eq!(w.fields[0].doc.as_deref(), Some("the key"));
         let Shape::Array(item) = &w.fields[2].ty.shape else {

@@ -201,7 +201,10 @@ pub fn diff_writer(survey: &Survey, writer: &WriterSchema, table: &Schema) -> Sc
         }
         w.field(f, table.as_struct(), &At::top());
     }
-    if !has_key {
+    let fallback_ok = survey
+        .key_fallback
+        .is_some_and(|path| is_required_long(&writer.fields, path));
+    if !has_key && !fallback_ok {
         w.out.conflicts.push(Conflict {
             path: survey.key.to_string(),
             table: "long (the key)".into(),
@@ -209,6 +212,25 @@ pub fn diff_writer(survey: &Survey, writer: &WriterSchema, table: &Schema) -> Sc
         });
     }
     w.out
+}
+
+/// Whether a nested writer field (through required records) is a long that is never
+/// null: a key can be read from it.
+fn is_required_long(fields: &[FieldDef], path: &[&str]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    let Some(f) = fields.iter().find(|f| f.name == *first) else {
+        return false;
+    };
+    if f.ty.nullable {
+        return false;
+    }
+    match (&f.ty.shape, rest.is_empty()) {
+        (Shape::Prim(Prim::Long), true) => true,
+        (Shape::Record(children), false) => is_required_long(children, rest),
+        _ => false,
+    }
 }
 
 fn describe_ty(ty: &Ty) -> String {

@@ -1,7 +1,7 @@
 //! Surveys, their alert schemas and the bronze table schema.
 //!
 //! - [`survey`]: what the ingest core needs to know of a survey (its schema family, key
-//!   field, night rule, stamp fields, table name); [`ztf`] is the first one.
+//!   field, night rule, stamp fields, table name); [`ztf`] and [`lsst`] are the two.
 //! - [`avro`]: a writer schema (as embedded in a container header) parsed safely into
 //!   [`avro::FieldDef`] shapes.
 //! - [`table`]: the bootstrap Iceberg schema of a survey's alerts table (union of its
@@ -16,6 +16,7 @@
 pub mod avro;
 pub mod columns;
 pub mod diff;
+pub mod lsst;
 pub mod night;
 pub mod survey;
 pub mod table;
@@ -24,7 +25,7 @@ pub mod ztf;
 pub use avro::{parse_writer_schema, FieldDef, Prim, Shape, Ty, WriterSchema};
 pub use diff::{apply_changes, diff_writer, missing_columns, Conflict, SchemaChange, SchemaDiff};
 pub use night::{format_day, night_from_jd, night_from_mjd, JD_UNIX_EPOCH};
-pub use survey::{NightBounds, NightRule, StampField, StampLayout, Survey};
+pub use survey::{NightBounds, NightRule, StampField, StampLayout, Survey, SURVEYS};
 pub use table::bootstrap_schema;
 
 /// Errors raised while reading a writer schema or building a table schema.

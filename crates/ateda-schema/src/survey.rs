@@ -13,13 +13,18 @@ pub enum NightRule {
     JulianDate(&'static [&'static str]),
     /// UTC date of a modified Julian date found at this field path.
     ModifiedJulianDate(&'static [&'static str]),
+    /// Rubin's `dayObs`: the date, in the UTC-12h time zone, of a modified Julian date
+    /// found at this field path (a night's observations share one date). The MJD is
+    /// TAI; TAI-UTC (37 s) is ignored: no exposure starts within a minute of local
+    /// morning in Chile, when the date turns.
+    DayObs(&'static [&'static str]),
 }
 
 impl NightRule {
     /// The field path holding the time.
     pub fn path(self) -> &'static [&'static str] {
         match self {
-            NightRule::JulianDate(p) | NightRule::ModifiedJulianDate(p) => p,
+            NightRule::JulianDate(p) | NightRule::ModifiedJulianDate(p) | NightRule::DayObs(p) => p,
         }
     }
 
@@ -28,6 +33,7 @@ impl NightRule {
         match self {
             NightRule::JulianDate(_) => night_from_jd(value),
             NightRule::ModifiedJulianDate(_) => night_from_mjd(value),
+            NightRule::DayObs(_) => night_from_mjd(value - 0.5),
         }
     }
 }
@@ -67,6 +73,9 @@ pub struct Survey {
     pub schemas: &'static [(&'static str, &'static str)],
     /// Top-level field holding the alert's unique key (a `long`).
     pub key: &'static str,
+    /// Where the key is read from when a writer schema has no top-level key field
+    /// (Rubin 7.x: `diaSource.diaSourceId`); the key column is filled from it.
+    pub key_fallback: Option<&'static [&'static str]>,
     /// How the observation night is derived.
     pub night: NightRule,
     /// The stamp fields, in the order of [`crate::columns::cutout_uri`] columns.
@@ -75,6 +84,9 @@ pub struct Survey {
     pub stamp_layout: StampLayout,
     /// File suffix of a stamp object (`.fits.gz`).
     pub stamp_suffix: &'static str,
+    /// Whether the survey ships single-datum packets in the Confluent wire format
+    /// (`0x00`, schema id, datum): such packets are routed to it.
+    pub wire_format: bool,
     /// The survey's first observing night (days since 1970-01-01): the default lower
     /// bound of [`NightBounds`]. An alert dated before it is quarantined.
     pub first_night: i32,
@@ -106,7 +118,23 @@ impl NightBounds {
     }
 }
 
+/// Every survey `ateda` ingests; the first is the default for packets whose writer
+/// schema names none of them.
+pub const SURVEYS: &[Survey] = &[crate::ztf::ZTF, crate::lsst::LSST];
+
 impl Survey {
+    /// The survey of this short name (`ztf`, `lsst`).
+    pub fn by_name(name: &str) -> Option<Survey> {
+        SURVEYS.iter().find(|s| s.name == name).copied()
+    }
+
+    /// The survey a writer schema belongs to, from its top-level record's full name:
+    /// its first dotted part is the survey's name (`ztf.alert`, `lsst.v11_0.alert`).
+    pub fn of_record_name(full_name: &str) -> Option<Survey> {
+        let first = full_name.split('.').next()?;
+        SURVEYS.iter().find(|s| s.name == first).copied()
+    }
+
     /// The stamp index of a top-level field, if it is a stamp field.
     pub fn stamp_index(&self, field: &str) -> Option<usize> {
         self.stamps.iter().position(|s| s.field == field)
@@ -132,5 +160,39 @@ impl Survey {
             .map(str::to_string),
         );
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn surveys_by_name_and_record_name() {
+        assert_eq!(
+            Survey::by_name("lsst").map(|s| s.table),
+            Some("lsst_alerts")
+        );
+        assert_eq!(
+            Survey::of_record_name("ztf.alert").map(|s| s.name),
+            Some("ztf")
+        );
+        assert_eq!(
+            Survey::of_record_name("lsst.v11_0.alert").map(|s| s.name),
+            Some("lsst")
+        );
+        assert!(Survey::of_record_name("alert").is_none());
+    }
+
+    #[test]
+    fn day_obs_is_the_date_in_utc_minus_12h() {
+        let rule = NightRule::DayObs(&["t"]);
+        // MJD 60961.233 is 2025-10-13 05:35 UTC: the night that began on 2025-10-12 (Chile).
+        let day = |mjd| rule.night(mjd).map(crate::format_day);
+        assert_eq!(day(60961.233).as_deref(), Some("2025-10-12"));
+        // Noon UTC turns the date.
+        assert_eq!(day(60961.4999).as_deref(), Some("2025-10-12"));
+        assert_eq!(day(60961.5001).as_deref(), Some("2025-10-13"));
+        assert_eq!(rule.night(1.0e300), None);
     }
 }

@@ -33,12 +33,14 @@ pub const ZTF: Survey = Survey {
     table: "alerts",
     schemas: SCHEMAS,
     key: "candid",
+    key_fallback: None,
     night: NightRule::JulianDate(&["candidate", "jd"]),
     stamps: STAMPS,
     stamp_layout: StampLayout::Record {
         file_name: "fileName",
         data: "stampData",
     },
+    wire_format: false,
     stamp_suffix: ".fits.gz",
     // 2017-01-01: before ZTF's first light (2017-11), after every commissioning packet.
     first_night: 17_167,

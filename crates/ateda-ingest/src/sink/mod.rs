@@ -49,6 +49,8 @@ pub(crate) struct Sink<'a> {
     pending_rows: usize,
     pending_members: Vec<PendingMember>,
     pending_quarantine: Vec<QuarantineRow>,
+    /// This table's last alerts commit in this run (each survey's sink has its own).
+    last_snapshot: Option<i64>,
 }
 
 impl<'a> Sink<'a> {
@@ -77,6 +79,7 @@ impl<'a> Sink<'a> {
             pending_rows: 0,
             pending_members: Vec::new(),
             pending_quarantine: Vec::new(),
+            last_snapshot: None,
         })
     }
 
@@ -172,15 +175,13 @@ impl<'a> Sink<'a> {
             if let Some(id) = snapshot {
                 add(&self.live.commits, 1);
                 self.live.snapshot_id.store(id, Ordering::Relaxed);
+                self.last_snapshot = Some(id);
             }
             let table = self.lakehouse.name(BronzeTable::Alerts);
             tracing::info!(rows, snapshot = ?snapshot, ms = micros / 1000, "committed bronze.{table}");
         }
         self.pending_rows = 0;
-        let last_snapshot = snapshot.or_else(|| {
-            let id = self.live.snapshot_id.load(Ordering::Relaxed);
-            (id != 0).then_some(id)
-        });
+        let last_snapshot = snapshot.or(self.last_snapshot);
         let now = chrono::Utc::now().timestamp_micros();
         let members = std::mem::take(&mut self.pending_members);
         let run_id = self.run_id.clone();

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use apache_avro::types::Value;
 use apache_avro::{Reader, Schema, Writer};
@@ -74,7 +75,7 @@ pub fn candidate_mut(fields: &mut [(String, Value)]) -> &mut Vec<(String, Value)
 /// Ingest options for a temporary embedded lakehouse under `root`.
 pub fn options(root: &Path, sources: Vec<PathBuf>) -> IngestOptions {
     IngestOptions {
-        survey: ZTF,
+        surveys: ateda_schema::SURVEYS.to_vec(),
         sources,
         lakehouse: LakehouseConfig {
             catalog: format!("sqlite:{}", root.join("catalog.db").display()),
@@ -89,7 +90,9 @@ pub fn options(root: &Path, sources: Vec<PathBuf>) -> IngestOptions {
         workers: 2,
         upload_concurrency: 8,
         limits: Default::default(),
-        nights: None,
+        first_night: None,
+        last_night: None,
+        writer_schemas: Arc::new(ateda_decode::wire::NoWriterSchemas),
         ledger_grace: std::time::Duration::from_secs(600),
     }
 }
