@@ -54,7 +54,7 @@ step "Silver + gold: dbt build (DuckDB), then a look at gold (ZTF and Rubin side
 step "Where things are"
 cat <<TXT
   bronze (Iceberg, SQLite catalog): $LAKEHOUSE/catalog.db + $LAKEHOUSE/warehouse/ (bronze.alerts: ZTF, bronze.lsst_alerts: Rubin)
-  cutout stamps (one object each):  $LAKEHOUSE/cutouts/<survey>/night=YYYY-MM-DD/...
+  cutout stamps (one object each):  $LAKEHOUSE/cutouts/{ztf,lsst}/night=YYYY-MM-DD/<candid or diaSourceId>/<kind>...
   silver + gold (DuckDB file):      $LAKEHOUSE/ateda.duckdb (gold tables have a survey column: ztf, lsst)
   light curves:                     $LAKEHOUSE/light_curve_<objectId>.png, $LAKEHOUSE/light_curve_lsst_<diaObjectId>.png
   query:  $VENV/bin/python -c "import duckdb; print(duckdb.connect('$LAKEHOUSE/ateda.duckdb', read_only=True).sql('select survey, objectId, ndet, first_mjd, mean_ra, mean_dec from gold.object order by ndet desc limit 10'))"

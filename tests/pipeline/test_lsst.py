@@ -33,6 +33,7 @@ ZTF_DATA = REPO / "tests" / "data" / "ztf"
 LSST_DATA = REPO / "tests" / "data" / "lsst"
 GEN_NIGHT = "20251014"
 REAL_ALERT = 7912941781254298  # wire_v9_0_*.avro: band r, psfFlux -1230 nJy
+SSO_ALERT = 7912941781254299  # made here from it: a solar-system detection (ssSource, 9.0 names)
 
 LSST_TABLES = {
     "silver.lsst_alert": ["diaSourceId"],
@@ -77,6 +78,40 @@ def approx_or_none(got, want, rel: float) -> bool:
     return got == pytest.approx(want, rel=rel)
 
 
+def write_sso_packet(out: Path) -> Path:
+    """The real 9.0 alert turned into a known asteroid's detection: no diaObject, an
+    ssObjectId and an ssSource with 9.0's field names (eclipticLambda, heliocentricDist...)."""
+    import copy
+    import json
+
+    import fastavro
+
+    (real,) = lx.read_packets(next(LSST_DATA.glob("wire_v9_0_*.avro")))
+    a = copy.deepcopy(real)
+    a["diaSourceId"] = SSO_ALERT
+    a["diaSource"].update(diaSourceId=SSO_ALERT, diaObjectId=None, ssObjectId=42, psfFlux=5000.0)
+    a["diaObject"] = None
+    a["prvDiaSources"] = a["prvDiaForcedSources"] = None
+    a["ssSource"] = {
+        "ssObjectId": 42,
+        "diaSourceId": SSO_ALERT,
+        **{k: None for k in ("galacticL", "galacticB", "phaseAngle", "residualRa", "residualDec")},
+        **{f"{p}{c}": None for p in ("heliocentric", "topocentric") for c in ("X", "Y", "Z")},
+        **{f"{p}V{c}": None for p in ("heliocentric", "topocentric") for c in ("X", "Y", "Z")},
+        "eclipticLambda": 41.5,
+        "eclipticBeta": -50.25,
+        "heliocentricDist": 2.5,
+        "topocentricDist": 1.5,
+        "predictedVMagnitude": 21.0,
+    }
+    schema = json.loads((lx.SCHEMAS / "lsst-9.0.avsc").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{SSO_ALERT}.avro"
+    with open(path, "wb") as fh:
+        fastavro.writer(fh, fastavro.parse_schema(schema), [a])
+    return path
+
+
 def ingested_files(db) -> set[str]:
     """File names of the ingest_source of silver.lsst_alert's rows."""
     return {
@@ -95,14 +130,15 @@ def kept_alerts(db, files: list[Path]) -> list[dict]:
 def lake(tmp_path_factory):
     root = tmp_path_factory.mktemp("lsst")
     gen_files = gen_lsst(root / "gen", 150, GEN_NIGHT)
+    sso = write_sso_packet(root / "sso")
     settings = Settings(
         lakehouse=root / "lakehouse", landing=root / "landing", ateda_bin=ateda_bin()
     )
-    result = run_ingest(settings, ZTF_DATA, LSST_DATA, root / "gen")
+    result = run_ingest(settings, ZTF_DATA, LSST_DATA, root / "gen", sso)
     assert result.returncode == 2, result.stderr_tail  # the fake 7.x samples: quarantined
     assert dbt_build(settings, None, ["--quiet"]) == 0
     db = duckdb.connect(str(settings.duckdb_path), read_only=True)
-    files = sorted(LSST_DATA.glob("*.avro")) + gen_files
+    files = sorted(LSST_DATA.glob("*.avro")) + gen_files + [sso]
     alerts = kept_alerts(db, files)
     kept_files = [f for f in files if f.name in ingested_files(db)]
     yield {
@@ -118,8 +154,9 @@ def lake(tmp_path_factory):
 
 def test_bronze_kept_what_it_should(lake):
     keys = {lx.alert_key(a) for a in lake["alerts"]}
-    assert len(keys) == len(lake["alerts"]) == 150 + 2  # gen night + the real alert + one fake
-    assert REAL_ALERT in keys and 1231321321 in keys
+    # gen night + the real alert + one fake + the asteroid
+    assert len(keys) == len(lake["alerts"]) == 150 + 3
+    assert REAL_ALERT in keys and 1231321321 in keys and SSO_ALERT in keys
     assert all(40000 < a["diaSource"]["midpointMjdTai"] < 70000 for a in lake["alerts"])
 
 
@@ -171,6 +208,31 @@ def test_the_real_alert(lake):
     assert mjd == pytest.approx(60961.233, abs=1e-3)
     assert first is None and start == mjd
     assert night.isoformat() == "2025-10-12"
+
+
+def test_solar_system_detection(lake):
+    """ss_source maps 9.0's names onto 10.0+'s; the detection has no diaObject, so it is in
+    dia_source (null diaObjectId) but in no gold object."""
+    db = lake["db"]
+    row = db.execute(
+        "select ssObjectId, eclLambda, eclBeta, helioRange, topoRange, ephVmag, band, psfFlux, "
+        "night from silver.ss_source where diaSourceId = ?",
+        [SSO_ALERT],
+    ).fetchone()
+    assert row[:8] == (42, 41.5, -50.25, 2.5, 1.5, 21.0, "r", 5000.0)
+    assert row[8].isoformat() == "2025-10-12"
+    assert db.execute("select count(*) from silver.ss_source").fetchone()[0] == 1
+    oid, ss = db.execute(
+        "select diaObjectId, ssObjectId from silver.dia_source where diaSourceId = ?", [SSO_ALERT]
+    ).fetchone()
+    assert (oid, ss) == (None, 42)
+    assert (
+        db.execute(
+            "select count(*) from gold.light_curve where survey = 'lsst' and candid = ?",
+            [SSO_ALERT],
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_dia_source_dedup_and_magnitudes(lake):
