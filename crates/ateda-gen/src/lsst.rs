@@ -35,45 +35,9 @@ use crate::{avro_files, container, io, parse_night, GenError, Generated, Rng, Si
 use conform::{Names, Stencil};
 use fits::{Cutout, Shape};
 
-/// Rubin writer schemas bundled with the generator, `(version, schema JSON)`, newest first.
-pub const LSST_SCHEMAS: &[(&str, &str)] = &[
-    (
-        "11.0",
-        include_str!("../../ateda-schema/schemas/lsst-11.0.avsc"),
-    ),
-    (
-        "10.0",
-        include_str!("../../ateda-schema/schemas/lsst-10.0.avsc"),
-    ),
-    (
-        "9.0",
-        include_str!("../../ateda-schema/schemas/lsst-9.0.avsc"),
-    ),
-    (
-        "8.0",
-        include_str!("../../ateda-schema/schemas/lsst-8.0.avsc"),
-    ),
-    (
-        "7.4",
-        include_str!("../../ateda-schema/schemas/lsst-7.4.avsc"),
-    ),
-    (
-        "7.3",
-        include_str!("../../ateda-schema/schemas/lsst-7.3.avsc"),
-    ),
-    (
-        "7.2",
-        include_str!("../../ateda-schema/schemas/lsst-7.2.avsc"),
-    ),
-    (
-        "7.1",
-        include_str!("../../ateda-schema/schemas/lsst-7.1.avsc"),
-    ),
-    (
-        "7.0",
-        include_str!("../../ateda-schema/schemas/lsst-7.0.avsc"),
-    ),
-];
+/// Rubin writer schemas bundled with ateda (`ateda_schema::lsst::SCHEMAS`), `(version,
+/// schema JSON)`, newest first; [`schema_id`] gives a version's Confluent id.
+pub use ateda_schema::lsst::{schema_id, SCHEMAS as LSST_SCHEMAS};
 
 /// How each alert file is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,13 +70,6 @@ pub struct LsstOptions {
     pub format: LsstFormat,
     /// Schema version to write (one of [`LSST_SCHEMAS`]); `None` for the newest.
     pub schema_version: Option<String>,
-}
-
-/// The Confluent schema id of a Rubin schema version: `major * 100 + minor`.
-pub fn schema_id(version: &str) -> Option<u32> {
-    let (major, minor) = version.split_once('.')?;
-    let (major, minor): (u32, u32) = (major.parse().ok()?, minor.parse().ok()?);
-    (minor < 100).then_some(major * 100 + minor)
 }
 
 fn schema_text(version: &str) -> Option<&'static str> {
@@ -340,7 +297,7 @@ fn load_templates(dir: &Path) -> Result<Vec<Template>, GenError> {
             }
         } else if bytes.len() > 5 && bytes[0] == 0 {
             let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-            let Some(text) = schema_text(&format!("{}.{}", id / 100, id % 100)) else {
+            let Some(text) = ateda_schema::lsst::by_id(id) else {
                 continue;
             };
             let schema = Schema::parse_str(text).map_err(|e| bad(e.to_string()))?;
