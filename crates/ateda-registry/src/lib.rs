@@ -605,6 +605,21 @@ mod tests {
     }
 
     #[test]
+    fn credentials_in_the_url_are_sent_and_never_shown() {
+        let server = Server::start(|_, _| not_found());
+        let rt = runtime();
+        let url = server.url().replace("http://", "http://alice:s3cret@");
+        let ids = SchemaIds::with_registry_options(&url, rt.handle().clone(), quick())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let e = ids.by_id(1234).err().unwrap_or_default();
+        // "alice:s3cret" in base64
+        assert_eq!(server.auth(), ["Basic YWxpY2U6czNjcmV0"]);
+        assert!(e.contains(&server.url()) && !e.contains("s3cret"), "{e}");
+        assert_eq!(ids.registry_url(), Some(server.url().as_str()));
+        assert!(!ids.describe().contains("alice") && !format!("{ids:?}").contains("s3cret"));
+    }
+
+    #[test]
     fn lookups_inside_a_runtime_do_not_panic() {
         let server = Server::start(|_, _| served(r#""long""#));
         let rt = runtime();

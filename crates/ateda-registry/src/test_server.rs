@@ -24,6 +24,7 @@ type Handler = dyn Fn(&str, usize) -> Reply + Send + Sync;
 pub(crate) struct Server {
     addr: SocketAddr,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    auth: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -39,22 +40,32 @@ impl Server {
             Err(e) => panic!("local_addr: {e}"),
         };
         let hits = Arc::new(Mutex::new(HashMap::new()));
+        let auth = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
         let count = Arc::new(AtomicUsize::new(0));
-        let (h, s) = (Arc::clone(&hits), Arc::clone(&stop));
+        let (h, a, s) = (Arc::clone(&hits), Arc::clone(&auth), Arc::clone(&stop));
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let (handler, hits, count) =
-                    (Arc::clone(&handler), Arc::clone(&h), Arc::clone(&count));
-                std::thread::spawn(move || serve(stream, &*handler, &hits, &count));
+                let seen = Seen {
+                    hits: Arc::clone(&h),
+                    auth: Arc::clone(&a),
+                    count: Arc::clone(&count),
+                };
+                let handler = Arc::clone(&handler);
+                std::thread::spawn(move || serve(stream, &*handler, &seen));
             }
         });
-        Server { addr, hits, stop }
+        Server {
+            addr,
+            hits,
+            auth,
+            stop,
+        }
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -66,6 +77,14 @@ impl Server {
     pub(crate) fn hits(&self, path: &str) -> usize {
         let hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
         hits.get(path).copied().unwrap_or(0)
+    }
+
+    /// The `Authorization` headers received, in order.
+    pub(crate) fn auth(&self) -> Vec<String> {
+        self.auth
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Requests so far.
@@ -83,13 +102,15 @@ impl Drop for Server {
     }
 }
 
+/// What the server records of the requests.
+struct Seen {
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+    auth: Arc<Mutex<Vec<String>>>,
+    count: Arc<AtomicUsize>,
+}
+
 /// Reads one request head and answers it.
-fn serve(
-    mut stream: TcpStream,
-    handler: &Handler,
-    hits: &Mutex<HashMap<String, usize>>,
-    count: &AtomicUsize,
-) {
+fn serve(mut stream: TcpStream, handler: &Handler, seen: &Seen) {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -100,12 +121,21 @@ fn serve(
     }
     let head = String::from_utf8_lossy(&head);
     let path = head.split(' ').nth(1).unwrap_or("").to_string();
-    *hits
+    for line in head.lines() {
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("authorization") {
+                let mut auth = seen.auth.lock().unwrap_or_else(PoisonError::into_inner);
+                auth.push(value.trim().to_string());
+            }
+        }
+    }
+    *seen
+        .hits
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .entry(path.clone())
         .or_default() += 1;
-    let n = count.fetch_add(1, Ordering::SeqCst);
+    let n = seen.count.fetch_add(1, Ordering::SeqCst);
     match handler(&path, n) {
         Reply::Json(code, body) => {
             let answer = format!(
