@@ -6,6 +6,7 @@ registry, and with the registry down the bundled schemas are used."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from registry_standin import RegistryStandin
 from rubin_packets import (
@@ -46,9 +47,7 @@ def test_registry_asked_once_per_id_and_a_schema_only_it_knows(tmp_path, lakehou
         packet_of_version("10.0", 7012, "wire"),
         packet_of_version("11.0", 7013, "container"),  # schema embedded: no request
     ]
-    unknown = packet_of_version("9.0", 7030, "wire")
-    unknown.sid = 1234
-    unknown.name = "unknown-1234"
+    unknown = replace(packet_of_version("9.0", 7030, "wire"), sid=1234, name="unknown-1234")
     with RegistryStandin() as reg:
         reg.add(1101, json.dumps(new.schema))
         src = write_all([*known, new, unknown], tmp_path / "night")
