@@ -295,6 +295,14 @@ fn summary_line(s: &Summary) -> String {
     note(s.skipped_members, "non-regular tar members skipped");
     note(s.empty_sources, "sources with no alerts");
     note(s.oversized_members, "oversized members (quarantined)");
+    if s.tables.len() > 1 {
+        let per_table: Vec<String> = s
+            .tables
+            .iter()
+            .map(|(t, c)| format!("bronze.{t} +{}", c.rows))
+            .collect();
+        extra.push_str(&format!(" ({})", per_table.join(", ")));
+    }
     format!(
         "ingested {} alerts ({} already present, {} quarantined{}), {} cutouts written ({} already present), {} commits, snapshot {}, {:.2} s, {:.0} alerts/s{}{}",
         s.ingested,

@@ -28,7 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Ingest ZTF Avro alerts (the table evolves with new writer schemas) (files, directories, ztf_public_YYYYMMDD.tar.gz) into bronze tables.
+    /// Ingest ZTF and Rubin/LSST alerts (files, directories, nightly tarballs; each packet
+    /// recognised by content) into their bronze tables, which evolve with new writer schemas.
     Ingest(ingest_cmd::IngestArgs),
     /// Inspect the alerts table's schema: what a file would change (diff), how it grew (history).
     Schema(schema_cmd::SchemaArgs),

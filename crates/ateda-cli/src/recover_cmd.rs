@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use ateda_lakehouse::{Recovered, Recovery};
-use ateda_schema::ztf::ZTF;
+use ateda_schema::SURVEYS;
 use clap::Args;
 
 use crate::lakehouse_args::LakehouseArgs;
@@ -49,7 +49,23 @@ fn run_inner(args: &RecoverArgs) -> Result<Recovery> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    Ok(runtime.block_on(ateda_lakehouse::recover(&cfg, ZTF, args.dry_run))?)
+    // Every survey's alerts table; the shared tables (ledger, quarantine) once.
+    let mut all: Option<Recovery> = None;
+    for &survey in SURVEYS {
+        let r = runtime.block_on(ateda_lakehouse::recover(&cfg, survey, args.dry_run))?;
+        match &mut all {
+            None => all = Some(r),
+            Some(all) => {
+                all.moved_aside = all.moved_aside.take().or(r.moved_aside);
+                for t in r.tables {
+                    if !all.tables.iter().any(|x| x.table() == t.table()) {
+                        all.tables.push(t);
+                    }
+                }
+            }
+        }
+    }
+    all.ok_or_else(|| anyhow::anyhow!("no survey"))
 }
 
 /// One line per action, e.g. `registered bronze.alerts: file:///.../00007-<uuid>.metadata.json

@@ -1,6 +1,7 @@
 //! One set of run counters: read live (progress bar, metrics) and turned into the
 //! [`Summary`] at the end. Each event is counted once, where it happens.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -39,12 +40,23 @@ pub struct Live {
     pub schema_changes: Arc<Mutex<Vec<String>>>,
     /// Last alerts snapshot written by this run (0: none).
     pub snapshot_id: Arc<std::sync::atomic::AtomicI64>,
+    /// Rows committed and last snapshot, per alerts table (`alerts`, `lsst_alerts`).
+    pub tables: Arc<Mutex<BTreeMap<String, TableCommits>>>,
     /// Directory entries skipped (dangling symlinks, symlink loops, unreadable
     /// directories, fifos, devices).
     pub skipped_entries: Arc<AtomicU64>,
     /// What reading the sources skipped: non-regular tar members, tarballs with no
     /// member, members over the member cap.
     pub source: SourceCounters,
+}
+
+/// What a run committed to one alerts table.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct TableCommits {
+    /// Rows committed.
+    pub rows: u64,
+    /// The run's last snapshot of the table.
+    pub snapshot_id: Option<i64>,
 }
 
 /// Adds to a counter.
@@ -101,6 +113,9 @@ pub struct Summary {
     pub commits: u64,
     /// Last alerts snapshot written by this run.
     pub snapshot_id: Option<i64>,
+    /// Rows committed and last snapshot per alerts table (ZTF `alerts`, Rubin
+    /// `lsst_alerts`), for the tables this run committed to.
+    pub tables: BTreeMap<String, TableCommits>,
     /// Columns added (and other schema changes) by this run, e.g. `add candidate.x: double`.
     pub columns_added: Vec<String>,
     /// Source bytes read.
@@ -133,6 +148,7 @@ impl Live {
             oversized_members: get(&self.source.oversized_members),
             commits: get(&self.commits),
             snapshot_id: (snapshot != 0).then_some(snapshot),
+            tables: self.tables.lock().map(|t| t.clone()).unwrap_or_default(),
             columns_added: self
                 .schema_changes
                 .lock()

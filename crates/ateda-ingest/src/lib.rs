@@ -38,7 +38,7 @@ mod run;
 mod sink;
 mod worker;
 
-pub use counters::{Live, Summary};
+pub use counters::{Live, Summary, TableCommits};
 pub use run::{ingest, IngestOptions};
 
 use ateda_lakehouse::LakehouseError;

@@ -417,6 +417,18 @@ pub enum Recovered {
     },
 }
 
+impl Recovered {
+    /// The table this entry is about.
+    pub fn table(&self) -> &str {
+        match self {
+            Recovered::Registered { file, .. } => &file.table,
+            Recovered::AlreadyRegistered { table, .. }
+            | Recovered::Kept { table, .. }
+            | Recovered::NoMetadata { table } => table,
+        }
+    }
+}
+
 /// The outcome of [`recover`].
 #[derive(Debug, Clone)]
 pub struct Recovery {

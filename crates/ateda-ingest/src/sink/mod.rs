@@ -178,6 +178,11 @@ impl<'a> Sink<'a> {
                 self.last_snapshot = Some(id);
             }
             let table = self.lakehouse.name(BronzeTable::Alerts);
+            if let (Some(id), Ok(mut tables)) = (snapshot, self.live.tables.lock()) {
+                let t = tables.entry(table.to_string()).or_default();
+                t.rows += rows as u64;
+                t.snapshot_id = Some(id);
+            }
             tracing::info!(rows, snapshot = ?snapshot, ms = micros / 1000, "committed bronze.{table}");
         }
         self.pending_rows = 0;
