@@ -23,21 +23,8 @@ pub const SCHEMAS: &[(&str, &str)] = &[
 ];
 
 /// The three cutout fields of a Rubin packet with the short kind used in keys and
-/// columns (the same kinds as ZTF, so gold reads one column name for both surveys).
-pub const STAMPS: &[StampField] = &[
-    StampField {
-        field: "cutoutScience",
-        kind: "science",
-    },
-    StampField {
-        field: "cutoutTemplate",
-        kind: "template",
-    },
-    StampField {
-        field: "cutoutDifference",
-        kind: "difference",
-    },
-];
+/// columns: the same field names as ZTF's, so gold reads one column name for both.
+pub const STAMPS: &[StampField] = crate::ztf::STAMPS;
 
 /// Rubin/LSST as `ateda` ingests it.
 pub const LSST: Survey = Survey {
