@@ -547,3 +547,24 @@ def test_landing_takes_every_source_of_a_night(tmp_path):
         assert [p.name for p in sources] == ["ztf_public_20251014.tar.gz", "lsst_20251014.tar.gz"]
     with lz.fetch("2025-10-16", tmp_path / "cache") as sources:
         assert sources == []
+
+
+def test_report_draws_both_surveys(lake, capsys):
+    """The report (make demo) shows gold of both surveys and draws a light curve of each."""
+    from ateda_dagster.report import report, report_pngs
+
+    png = report(lake["settings"].lakehouse)
+    out = capsys.readouterr().out
+    ztf, rubin = report_pngs
+    assert png == ztf and ztf.name.startswith("light_curve_ZTF")
+    top = (
+        lake["db"]
+        .execute(
+            "select objectId from gold.object where survey = 'lsst' order by ndet desc, objectId limit 1"
+        )
+        .fetchone()[0]
+    )
+    assert rubin.name == f"light_curve_lsst_{top}.png"
+    for p in (ztf, rubin):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+    assert "gold row counts per survey" in out and f"Rubin {top}" in out
