@@ -61,7 +61,11 @@ def compose(version_dir: pathlib.Path) -> dict:
 
 
 def main() -> None:
-    src = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "lsst-alerts" / "schema"
+    src = (
+        pathlib.Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else ROOT.parent / "shared" / "data" / "lsst-alerts" / "schema"
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     for major in sorted(src.iterdir(), key=lambda p: p.name):
         if not major.is_dir():
