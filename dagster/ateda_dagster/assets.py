@@ -83,6 +83,13 @@ def bronze_alerts(context: AssetExecutionContext, ateda: AtedaResource):
     after = night_counts(settings, night, s.get("run_id"))
 
     metadata = {k: _metadata_value(s.get(k)) for k in SUMMARY_KEYS}
+    # The summary's snapshot_id is the run's last commit, of either table: name each
+    # table's own (summary "tables", per alerts table).
+    tables = s.get("tables") or {}
+    metadata["snapshot_id"] = _metadata_value((tables.get("alerts") or {}).get("snapshot_id"))
+    metadata["lsst_snapshot_id"] = _metadata_value(
+        (tables.get("lsst_alerts") or {}).get("snapshot_id")
+    )
     metadata.update(
         {
             "source": dg.MetadataValue.path(shown)
