@@ -83,6 +83,11 @@ def test_corrupt_wire_packets_and_an_unknown_id_are_quarantined(tmp_path, lakeho
         assert q["reason"], name
         kept = Path(q["quarantine_uri"].removeprefix("file://")).read_bytes()
         assert kept == bad[name], f"{name}: quarantined bytes differ"
+    for name in ("truncated.avro", "header-only.avro"):
+        reason = quarantined[name]["reason"]
+        assert "schema id 900" in reason and "truncated" in reason, reason
+    reason = quarantined["trailing-garbage.avro"]["reason"]
+    assert "unread bytes after the wire-format datum" in reason, reason
     reason = quarantined["unknown-id-1234.avro"]["reason"]
     assert "schema id 1234" in reason, reason
     assert "7.0-11.0" in reason, reason
