@@ -3,11 +3,18 @@ back by independent clients (pyiceberg's REST client, boto3, DuckDB when it can)
 
 from __future__ import annotations
 
+import io
+import json
+import math
+
+import fastavro
 import pytest
 
-from ateda_testlib import night_of_jd
+from ateda_testlib import REPO, night_of_jd
 from bronze.readers import compare_record, float32_fields, read_packets
 from cluster.helpers import CUTOUTS, assert_no_secret, run_ingest
+
+SCHEMAS = REPO / "crates" / "ateda-schema" / "schemas"
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +38,44 @@ def test_bootstrap_of_an_empty_catalog(cluster, ingested):
     assert sorted(t[1] for t in cat.list_tables("bronze")) == [
         "alerts",
         "ingest_ledger",
+        "lsst_alerts",
         "quarantine",
     ]
     table = cat.load_table("bronze.alerts")
     assert [f.name for f in table.spec().fields] == ["night"]
     assert table.location().startswith(warehouse + "/"), table.location()
     assert "created table" in run.stderr
+
+
+def test_rubin_alert_through_rest_and_s3(cluster, tmp_path):
+    """The real Rubin wire-format alert through the REST catalog and S3 cutouts: its row
+    in bronze.lsst_alerts equal to the packet (bundled 9.0 schema), stamps byte for byte."""
+    warehouse = cluster.new_warehouse("rt-lsst")
+    cutouts = cluster.new_cutouts("rt-lsst")
+    wire = REPO / "tests" / "data" / "lsst" / "wire_v9_0_7912941781254298.avro"
+    run = run_ingest(cluster, warehouse, cutouts, wire, tmp=tmp_path)
+    assert run.code == 0, run.stderr[-3000:]
+    raw = wire.read_bytes()
+    assert raw[0] == 0 and int.from_bytes(raw[1:5], "big") == 900
+    schema = fastavro.parse_schema(json.loads((SCHEMAS / "lsst-9.0.avsc").read_text()))
+    rec = fastavro.schemaless_reader(io.BytesIO(raw[5:]), schema)
+    rows = cluster.catalog(warehouse).load_table("bronze.lsst_alerts").scan().to_arrow()
+    assert rows.num_rows == 1
+    row = rows.to_pylist()[0]
+    assert row["diaSourceId"] == rec["diaSourceId"] == 7912941781254298
+    assert row["ingest_schema_version"] == "9.0"
+    assert str(row["night"]) == "2025-10-12"
+    for name, value in rec["diaSource"].items():
+        got = row["diaSource"][name]
+        if isinstance(value, float) and math.isnan(value):
+            assert math.isnan(got), name
+        else:
+            assert got == value, name
+    for field, kind in CUTOUTS.items():
+        uri = row[f"cutout_{kind}_uri"]
+        assert uri.startswith(cutouts + "/lsst/night=2025-10-12/7912941781254298/"), uri
+        assert uri.endswith(".fits")
+        assert cluster.get_object(uri) == rec[field]
 
 
 def test_secret_never_printed_at_debug_level(cluster, ingested):

@@ -85,5 +85,6 @@ def test_old_table_is_evolved_not_recreated(cluster, packets, tmp_path):
     assert sorted(t[1] for t in cat.list_tables("bronze")) == [
         "alerts",
         "ingest_ledger",
+        "lsst_alerts",
         "quarantine",
     ]
