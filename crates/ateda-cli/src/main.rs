@@ -1,5 +1,6 @@
 //! `ateda`: the ATEDA command line.
 
+mod fetch_cmd;
 mod gen_cmd;
 mod ingest_cmd;
 mod lakehouse_args;
@@ -36,6 +37,9 @@ enum Command {
     /// Register each bronze table's latest metadata file in a lost or damaged catalog
     /// (after `ateda ingest` refused to start: "lost catalog").
     Recover(recover_cmd::RecoverArgs),
+    /// Download nightly tarballs of the ZTF public archive: resumable, verified against
+    /// its MD5SUMS, renamed into place only when the MD5 matches.
+    Fetch(fetch_cmd::FetchArgs),
     /// Generate a synthetic night from the bundled real packets (for benchmarks and tests).
     Gen(gen_cmd::GenArgs),
     /// Check a deployed stack (Kubernetes): which component is not ready and why.
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Schema(args) => schema_cmd::run(args),
         Command::Recover(args) => recover_cmd::run(args),
+        Command::Fetch(args) => fetch_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
         Command::Status(args) => status_cmd::run(args),
     }
