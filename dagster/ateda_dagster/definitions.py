@@ -6,6 +6,7 @@ import dagster as dg
 
 from .assets import ateda_dbt, bronze_alerts, bronze_lsst_alerts
 from .dbt_project import dbt_executable, dbt_project
+from .fetch import fetch_job, fetch_latest_job, fetch_schedule
 from .resources import AtedaResource
 from .sensors import make_landing_sensor
 
@@ -30,7 +31,8 @@ def resources(**ateda_config) -> dict:
 
 defs = dg.Definitions(
     assets=[bronze_alerts, bronze_lsst_alerts, ateda_dbt],
-    jobs=[nightly_job],
+    jobs=[nightly_job, fetch_job, fetch_latest_job],
+    schedules=[fetch_schedule],
     sensors=[landing_sensor],
     resources=resources(),
     # One DuckDB file is written by dbt and read by the checks: run the steps in one

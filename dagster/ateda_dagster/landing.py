@@ -7,6 +7,7 @@ Two kinds, chosen by the location string (ATEDA_LANDING or the resource's `landi
 - an S3 prefix (`s3://bucket/prefix`): tarballs only. Credentials, endpoint and region
   come from the standard AWS_* variables (boto3). A night's tarballs are downloaded to
   `<lakehouse>/.landing-cache/` for the ingest and removed afterwards.
+  The fetch jobs (fetch.py) upload verified tarballs there with `S3Landing.put`.
 
 A night's sources (both surveys' tarballs, directories) go to one `ateda ingest`.
 
@@ -160,6 +161,30 @@ class S3Landing:
                     raise LandingError(f"cannot download {self.uri(name)}: {e}") from e
                 found.append(local)
             yield found
+
+    def put(self, local: Path, md5: str) -> bool:
+        """Uploads a verified tarball under its own name (S3 objects appear whole, so the
+        sensor never sees half an upload). Skipped when the object is already there with
+        the same size and MD5 (recorded as metadata `md5`): an unchanged night does not
+        start another run. True when uploaded."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self._client()
+        key = self._key(local.name)
+        try:
+            try:
+                head = client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+            else:
+                same_size = head.get("ContentLength") == local.stat().st_size
+                if same_size and head.get("Metadata", {}).get("md5") == md5:
+                    return False
+            client.upload_file(str(local), self.bucket, key, ExtraArgs={"Metadata": {"md5": md5}})
+        except (BotoCoreError, ClientError) as e:
+            raise LandingError(f"cannot upload {local} to {self.uri(local.name)}: {e}") from e
+        return True
 
 
 def open_landing(location: str | Path) -> Landing:
