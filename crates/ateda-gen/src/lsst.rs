@@ -200,6 +200,26 @@ fn measure(obj: &Object, id: i64, mjd: f64, detected: bool, rng: &mut Rng) -> Me
     }
 }
 
+/// `n` past measurements of `obj` at random times in `from..to` (MJD), in time order,
+/// with ids from `base` on: detections, or forced photometry.
+fn past(
+    obj: &Object,
+    n: u64,
+    from: f64,
+    to: f64,
+    base: i64,
+    detected: bool,
+    rng: &mut Rng,
+) -> Vec<Meas> {
+    let mut times: Vec<f64> = (0..n).map(|_| from + (to - from) * rng.unit()).collect();
+    times.sort_by(f64::total_cmp);
+    times
+        .iter()
+        .enumerate()
+        .map(|(k, &t)| measure(obj, base + k as i64, t, detected, rng))
+        .collect()
+}
+
 /// Object `index` of the night starting at `start` (MJD): the same every time it is drawn.
 fn object(seed: u64, night: i64, index: u64, start: f64) -> Object {
     let mut rng = Rng(seed ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 0x5EED);
@@ -219,28 +239,12 @@ fn object(seed: u64, night: i64, index: u64, start: f64) -> Object {
         1 + rng.below(MAX_HISTORY)
     };
     let first = start - 1.0 - 364.0 * rng.unit();
-    let mut times: Vec<f64> = (0..n_hist)
-        .map(|_| first + (start - 1.0 - first) * rng.unit())
-        .collect();
-    times.sort_by(f64::total_cmp);
     let base = HISTORY_IDS + (night << 32) + (index as i64) * 32;
-    obj.history = times
-        .iter()
-        .enumerate()
-        .map(|(k, &t)| measure(&obj, base + k as i64, t, true, &mut rng))
-        .collect();
+    obj.history = past(&obj, n_hist, first, start - 1.0, base, true, &mut rng);
     if n_hist > 0 {
         let n_forced = (2 * n_hist + rng.below(10)).min(MAX_FORCED);
-        let mut times: Vec<f64> = (0..n_forced)
-            .map(|_| first + (start - 1.0 - first) * rng.unit())
-            .collect();
-        times.sort_by(f64::total_cmp);
         let base = FORCED_IDS + (night << 32) + (index as i64) * 64;
-        obj.forced = times
-            .iter()
-            .enumerate()
-            .map(|(k, &t)| measure(&obj, base + k as i64, t, false, &mut rng))
-            .collect();
+        obj.forced = past(&obj, n_forced, first, start - 1.0, base, false, &mut rng);
     }
     obj
 }
