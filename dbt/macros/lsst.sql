@@ -51,14 +51,15 @@
 {%- endmacro %}
 
 {#
-  Whether a survey's bronze table is there to read. DuckDB: its metadata.json is known
-  (the runner resolves it from the SQLite catalog; a lakehouse that never saw a Rubin
-  alert has no bronze.lsst_alerts). StarRocks: var `surveys` (default both).
+  Whether a survey's bronze table is there to read. Every `ateda ingest` creates both
+  tables, so only bronze.lsst_alerts can be missing: in a lakehouse last written before
+  Rubin support, until its next ingest. DuckDB: its metadata.json is known (the runner
+  resolves it from the SQLite catalog). StarRocks: var `surveys` (default both).
 #}
 {% macro survey_enabled(survey) -%}
   {%- if target.type == 'duckdb' -%}
     {%- if survey == 'ztf' -%}
-      {{ return(ateda.bronze_alerts_metadata() != '') }}
+      {{ return(true) }}
     {%- else -%}
       {{ return(ateda.bronze_lsst_alerts_metadata() != '') }}
     {%- endif -%}

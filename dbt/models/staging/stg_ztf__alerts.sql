@@ -88,7 +88,7 @@ select
     {{ ateda.is_corrected('a.candidate.distnr') }} as corrected,
     {{ ateda.is_stellar('a.candidate.distpsnr1', 'a.candidate.sgscore1', 'a.candidate.chinr', 'a.candidate.sharpnr') }} as stellar,
     {{ ateda.has_stamp('a.cutout_science_uri', 'a.cutout_template_uri', 'a.cutout_difference_uri') }} as has_stamp
-from {{ ateda.ztf_bronze_alerts() }} as a
+from {{ source('bronze', 'alerts') }} as a
 {% if var('night') %}
 where a.night = {{ ateda.date_literal(var('night')) }}
 {% endif %}

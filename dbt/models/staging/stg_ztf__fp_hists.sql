@@ -23,7 +23,7 @@ select
     f.fp.distnr as distnr,
     f.fp.magnr as magnr,
     f.fp.sigmagnr as sigmagnr
-from {{ ateda.ztf_bronze_alerts() }} as a
+from {{ source('bronze', 'alerts') }} as a
 {{ ateda.explode('a.fp_hists', 'f', 'fp') }}
 {% if var('night') %}
 where a.night = {{ ateda.date_literal(var('night')) }}

@@ -39,7 +39,7 @@ select
     p.prv.magzpsci as magzpsci,
     {{ ateda.is_corrected('p.prv.distnr') }} as corrected,
     {{ ateda.is_stellar('a.candidate.distpsnr1', 'a.candidate.sgscore1', 'p.prv.chinr', 'p.prv.sharpnr') }} as stellar
-from {{ ateda.ztf_bronze_alerts() }} as a
+from {{ source('bronze', 'alerts') }} as a
 {{ ateda.explode('a.prv_candidates', 'p', 'prv') }}
 {% if var('night') %}
 where a.night = {{ ateda.date_literal(var('night')) }}
