@@ -41,8 +41,9 @@ class IngestResult:
 
 def run_ingest(settings: Settings, *sources: Path, timeout: float | None = None) -> IngestResult:
     """`ateda ingest --lakehouse L --summary-json F SOURCE...` (plus --catalog, --warehouse,
-    --cutouts when the settings name the cluster's services, and the tuning flags the
-    settings set: none by default, so the binary's own defaults apply).
+    --cutouts when the settings name the cluster's services, --cutout-layout/--pack-size
+    and the tuning flags the settings set: none by default, so the binary's own defaults
+    apply).
 
     Exit 0: everything ingested or already present; 2: something was quarantined (the rest
     is ingested, the summary counts it); 1 or anything else: an error -> IngestError.
@@ -70,6 +71,7 @@ def run_ingest(settings: Settings, *sources: Path, timeout: float | None = None)
         ):
             if value:
                 cmd += [flag, value]
+        cmd += settings.cutout_flags()
         cmd += settings.tuning.flags()
         cmd += [str(s) for s in sources]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)

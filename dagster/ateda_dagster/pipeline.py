@@ -35,15 +35,18 @@ def run_night(settings: Settings, night: str, source: Path | None = None):
 
     from .assets import ateda_dbt, bronze_alerts, bronze_lsst_alerts
     from .definitions import resources
+    from .stamp_check import STAMP_CHECKS
 
     result = dg.materialize(
-        [bronze_alerts, bronze_lsst_alerts, ateda_dbt],
+        [bronze_alerts, bronze_lsst_alerts, ateda_dbt, *STAMP_CHECKS],
         partition_key=night,
         resources=resources(
             lakehouse=str(settings.lakehouse),
             landing=str(settings.landing),
             ateda_bin=str(settings.ateda_bin),
             source=str(source) if source else None,
+            cutout_layout=settings.cutout_layout,
+            pack_size=settings.pack_size,
         ),
         raise_on_error=False,
     )

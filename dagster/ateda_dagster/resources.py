@@ -17,7 +17,11 @@ class AtedaResource(dg.ConfigurableResource):
 
     Tuning (`commit_every`, `workers`, `chunk`, `uploads`, `catalog_retry_secs`): the
     `ateda ingest` flag of the same name, passed only when set. The defaults live in the
-    binary alone (`ateda ingest --help`)."""
+    binary alone (`ateda ingest --help`).
+
+    Cutouts (`cutout_layout`: per-stamp | packed, `pack_size`: bytes per pack): the
+    `ateda ingest --cutout-layout/--pack-size` flags, passed when set here or in the
+    environment (ATEDA_CUTOUT_LAYOUT, ATEDA_PACK_SIZE; docs/cutouts.md)."""
 
     lakehouse: str | None = None
     landing: str | None = None
@@ -32,6 +36,10 @@ class AtedaResource(dg.ConfigurableResource):
     chunk: int | None = None
     uploads: int | None = None
     catalog_retry_secs: int | None = None
+    # `ateda ingest --cutout-layout`/`--pack-size`; None: ATEDA_CUTOUT_LAYOUT/ATEDA_PACK_SIZE
+    # if set, else no flag (the binary's default, per-stamp).
+    cutout_layout: str | None = None
+    pack_size: int | None = None
 
     def tuning(self) -> IngestTuning:
         return IngestTuning(**{f.name: getattr(self, f.name) for f in fields(IngestTuning)})
@@ -42,5 +50,7 @@ class AtedaResource(dg.ConfigurableResource):
             base,
             landing=landing_location(self.landing) if self.landing else base.landing,
             ateda_bin=Path(self.ateda_bin).resolve() if self.ateda_bin else base.ateda_bin,
+            cutout_layout=self.cutout_layout or base.cutout_layout,
+            pack_size=self.pack_size if self.pack_size is not None else base.pack_size,
             tuning=self.tuning(),
         )

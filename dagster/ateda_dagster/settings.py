@@ -41,7 +41,8 @@ def tuning_flag(field_name: str) -> str:
 class Settings:
     """Where things are. Environment: ATEDA_LAKEHOUSE, ATEDA_LANDING, ATEDA_BIN and, for the
     cluster form, ATEDA_CATALOG / ATEDA_WAREHOUSE / ATEDA_CUTOUTS (the `ateda` CLI's own)
-    and ATEDA_STARROCKS_CATALOG (dbt's starrocks target)."""
+    and ATEDA_STARROCKS_CATALOG (dbt's starrocks target); ATEDA_CUTOUT_LAYOUT and
+    ATEDA_PACK_SIZE choose how `ateda ingest` writes stamps (docs/cutouts.md)."""
 
     lakehouse: Path
     # A local directory (Path) or an S3 prefix ("s3://bucket/prefix"): see landing.py.
@@ -56,6 +57,10 @@ class Settings:
     # StarRocks external catalog holding namespace `bronze` (dbt var
     # starrocks_iceberg_catalog); unset: the dbt project's own default.
     starrocks_catalog: str | None = None
+    # `ateda ingest --cutout-layout per-stamp|packed` and `--pack-size BYTES`
+    # (docs/cutouts.md). None: no flag is passed, the binary's own default applies.
+    cutout_layout: str | None = None
+    pack_size: int | None = None
     tuning: IngestTuning = IngestTuning()
 
     @classmethod
@@ -72,7 +77,18 @@ class Settings:
             warehouse=os.environ.get("ATEDA_WAREHOUSE") or None,
             cutouts=os.environ.get("ATEDA_CUTOUTS") or None,
             starrocks_catalog=os.environ.get("ATEDA_STARROCKS_CATALOG") or None,
+            cutout_layout=os.environ.get("ATEDA_CUTOUT_LAYOUT") or None,
+            pack_size=_int_or_none(os.environ.get("ATEDA_PACK_SIZE")),
         )
+
+    def cutout_flags(self) -> list[str]:
+        """`--cutout-layout L` and `--pack-size N` for those that are set, else nothing."""
+        out: list[str] = []
+        if self.cutout_layout:
+            out += ["--cutout-layout", self.cutout_layout]
+        if self.pack_size is not None:
+            out += ["--pack-size", str(self.pack_size)]
+        return out
 
     @property
     def rest_catalog(self) -> bool:
@@ -93,6 +109,11 @@ class Settings:
         return Path(
             os.environ.get("ATEDA_DUCKDB_EXTENSIONS") or self.lakehouse / ".duckdb_extensions"
         )
+
+
+def _int_or_none(value: str | None) -> int | None:
+    """An integer environment value; None when unset or empty."""
+    return int(value) if value and value.strip() else None
 
 
 def landing_location(value: str | Path) -> Path | str:

@@ -144,12 +144,22 @@
 {#
   Value of `expr` on the row with the smallest (first_by) / largest (last_by) `order_col`,
   ties broken by `tie_col` so the result never depends on storage order.
+
+  DuckDB: arg_min/arg_max over the (order_col, tie_col) struct; they skip rows whose
+  `expr` is NULL, and a NULL field of the struct compares greater than any value.
+  StarRocks (3.3): min_by/max_by take one sortable key, and the documentation says
+  neither that a STRUCT is one nor which row wins a tie ("the first value of x
+  encountered"), so the default form is the first element of an ordered array_agg
+  (documented since v3.0: `ARRAY_AGG(col ORDER BY col0 [ASC|DESC] [NULLS FIRST|LAST], ...)`,
+  arrays indexed from 1): rows with a NULL `expr` last, then order_col, then tie_col,
+  with the NULL placement of DuckDB's struct comparison spelled out (StarRocks puts NULLs
+  first in ascending order by default).
 #}
 {% macro first_by(expr, order_col, tie_col) -%}
   {{ return(adapter.dispatch('first_by', 'ateda')(expr, order_col, tie_col)) }}
 {%- endmacro %}
 {% macro default__first_by(expr, order_col, tie_col) -%}
-  min_by({{ expr }}, {{ order_col }})
+  array_agg({{ expr }} order by ({{ expr }}) is null, {{ order_col }} asc nulls last, {{ tie_col }} asc nulls last)[1]
 {%- endmacro %}
 {% macro duckdb__first_by(expr, order_col, tie_col) -%}
   arg_min({{ expr }}, ({{ order_col }}, {{ tie_col }}))
@@ -159,7 +169,7 @@
   {{ return(adapter.dispatch('last_by', 'ateda')(expr, order_col, tie_col)) }}
 {%- endmacro %}
 {% macro default__last_by(expr, order_col, tie_col) -%}
-  max_by({{ expr }}, {{ order_col }})
+  array_agg({{ expr }} order by ({{ expr }}) is null, {{ order_col }} desc nulls first, {{ tie_col }} desc nulls first)[1]
 {%- endmacro %}
 {% macro duckdb__last_by(expr, order_col, tie_col) -%}
   arg_max({{ expr }}, ({{ order_col }}, {{ tie_col }}))

@@ -21,17 +21,20 @@ import argparse
 import datetime as dt
 import sys
 
+# The alert tables (partitioned by night): only recent nights are compacted.
+NIGHT_PARTITIONED = ("alerts", "lsst_alerts")
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--catalog", default="ateda", help="Spark catalog name (spark.sql.catalog.X)")
     p.add_argument("--namespace", default="bronze")
-    p.add_argument("--tables", default="alerts,ingest_ledger,quarantine")
+    p.add_argument("--tables", default="alerts,lsst_alerts,ingest_ledger,quarantine")
     p.add_argument(
         "--recent-nights",
         type=int,
         default=7,
-        help="compact only nights within this many days in bronze.alerts (0: every night)",
+        help="compact only nights within this many days in the alert tables (0: every night)",
     )
     p.add_argument("--target-file-size-mb", type=int, default=512)
     p.add_argument("--expire-older-than-days", type=int, default=7)
@@ -55,7 +58,7 @@ def statements(args: argparse.Namespace, now: dt.datetime) -> list[str]:
     for name in [t.strip() for t in args.tables.split(",") if t.strip()]:
         table = f"{args.namespace}.{name}"
         where = ""
-        if name == "alerts" and args.recent_nights > 0:
+        if name in NIGHT_PARTITIONED and args.recent_nights > 0:
             since = (now - dt.timedelta(days=args.recent_nights)).date().isoformat()
             where = f", where => \"night >= DATE '{since}'\""
         out.append(
@@ -89,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from pyspark.sql import SparkSession  # only in the Spark image
 
+    # A session the caller already runs (tests/spark) is used and left running; one made
+    # here (the spark-operator's driver) is stopped at the end.
+    caller_session = SparkSession.getActiveSession()
     spark = SparkSession.builder.appName("ateda-iceberg-maintenance").getOrCreate()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     existing = {
@@ -108,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # one failed step must not stop the others
             failed += 1
             print(f"  FAILED: {exc}", file=sys.stderr, flush=True)
-    spark.stop()
+    if caller_session is None:
+        spark.stop()
     return 1 if failed else 0
 
 

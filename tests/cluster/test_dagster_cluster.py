@@ -7,6 +7,7 @@ Uses the SeaweedFS S3 + Iceberg REST servers the test command starts (skipped wi
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tarfile
 import uuid
@@ -20,6 +21,7 @@ from ateda_testlib import DATA, REPO, ateda_bin, night_of_jd
 sys.path.insert(0, str(REPO / "dagster"))
 
 NIGHT = "2023-10-12"
+KINDS = ("science", "template", "difference")
 LANDING_BUCKET = "landing"
 
 
@@ -97,3 +99,57 @@ def test_bronze_asset_on_rest_catalog_and_s3(cluster, landed_night, tmp_path, mo
 
     # dbt on the cluster reads bronze through StarRocks' catalog: no metadata.json to pass
     assert dbt_vars(Settings.from_env(), NIGHT)["bronze_alerts_metadata"] is None
+
+
+def test_bronze_asset_packed_layout_from_env(cluster, landed_night, tmp_path, monkeypatch):
+    """The deployment's setting (ATEDA_CUTOUT_LAYOUT/ATEDA_PACK_SIZE in the code
+    location's environment, charts and helmfile: docs/cutouts.md) reaches `ateda ingest`:
+    the rows point into packs on S3, and each range read through
+    ateda_dagster.stamps.read_stamp (a ranged GET) is the packet's exact stamp."""
+    from ateda_dagster.assets import bronze_alerts
+    from ateda_dagster.definitions import resources
+    from ateda_dagster.stamps import fits_bytes, read_stamp
+
+    help_text = subprocess.run(
+        [str(ateda_bin()), "ingest", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    if "--cutout-layout" not in help_text:
+        pytest.skip(f"{ateda_bin()} has no --cutout-layout yet (issue 17)")
+    landing, candids = landed_night
+    warehouse = cluster.new_warehouse("dagster-packed")
+    cutouts = cluster.new_cutouts("dagster-packed")
+    monkeypatch.setenv("ATEDA_CATALOG", cluster.rest_uri)
+    monkeypatch.setenv("ATEDA_WAREHOUSE", warehouse)
+    monkeypatch.setenv("ATEDA_CUTOUTS", cutouts)
+    monkeypatch.setenv("ATEDA_LAKEHOUSE", str(tmp_path / "scratch"))
+    monkeypatch.setenv("ATEDA_CUTOUT_LAYOUT", "packed")
+    monkeypatch.setenv("ATEDA_PACK_SIZE", "100000")
+    result = dg.materialize(
+        [bronze_alerts],
+        partition_key=NIGHT,
+        resources=resources(landing=landing, ateda_bin=str(ateda_bin())),
+        raise_on_error=False,
+    )
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+
+    stamps = {}
+    for path in sorted(DATA.glob("v*/*.avro")):
+        with open(path, "rb") as fh:
+            for r in fastavro.reader(fh):
+                stamps[r["candid"]] = {k: r[f"cutout{k.title()}"]["stampData"] for k in KINDS}
+    table = cluster.catalog(warehouse).load_table("bronze.alerts")
+    fields = ["candid"] + [f"cutout_{k}_{p}" for k in KINDS for p in ("uri", "offset", "length")]
+    rows = table.scan(selected_fields=tuple(fields)).to_arrow().to_pylist()
+    assert {r["candid"] for r in rows} == candids
+    packs = set()
+    for r in rows:
+        for k in KINDS:
+            uri = r[f"cutout_{k}_uri"]
+            assert uri.startswith(f"{cutouts}/ztf/packs/night={NIGHT}/"), uri
+            assert uri.endswith(".pack")
+            stamp = read_stamp(uri, r[f"cutout_{k}_offset"], r[f"cutout_{k}_length"])
+            assert stamp == stamps[r["candid"]][k], (r["candid"], k)
+            fits_bytes(stamp)
+            packs.add(uri)
+    assert len(packs) > 1  # ~0.5 MB of stamps in 100 kB packs

@@ -105,12 +105,14 @@ def test_one_orchestrator_per_night(tools, args, cronjob):
 def test_security_context(tools, values):
     docs = render(tools, *VALUES[values])
     specs = pod_specs(docs)
-    assert specs and len(specs) == 1 + len(by_kind(docs, "Job"))  # CronJob (+ one-off Job)
+    # CronJob (+ one-off Job) (+ `ateda stream` Deployments)
+    assert specs and len(specs) == 1 + len(by_kind(docs, "Job")) + len(by_kind(docs, "Deployment"))
     for owner, spec in specs:
         assert spec["securityContext"]["runAsNonRoot"] is True, owner
         assert spec["securityContext"]["runAsUser"] != 0, owner
         assert spec["automountServiceAccountToken"] is False, owner
-        assert spec["restartPolicy"] == "Never", owner
+        if not owner.startswith("Deployment/"):
+            assert spec["restartPolicy"] == "Never", owner
         tmp = next(v for v in spec["volumes"] if v["name"] == "tmp")
         assert "emptyDir" in tmp, owner
         for c in containers(spec):
@@ -277,6 +279,42 @@ def test_every_tuning_value_is_a_flag_the_binary_accepts(tools):
         assert flags and flags <= accepted, flags - accepted
 
 
+def test_cutout_layout_env(tools):
+    """cutouts.layout renders as ATEDA_CUTOUT_LAYOUT (default per-stamp) and
+    cutouts.packSize as ATEDA_PACK_SIZE (only when set, as an exact integer), in the
+    ConfigMap every ateda container (Job, CronJob, stream Deployment) reads."""
+    for name in ("ci-default", "env-kind", "env-large"):
+        env = env_configmap(render(tools, *VALUES[name]))
+        assert env["ATEDA_CUTOUT_LAYOUT"] == "per-stamp", name
+        assert "ATEDA_PACK_SIZE" not in env, name
+    stream = [
+        "--set",
+        "stream.brokers=kafka:9092",
+        "--set",
+        "stream.deployments[0].name=ztf",
+        "--set",
+        "stream.deployments[0].topics[0]=ztf_public",
+    ]
+    docs = render(
+        tools,
+        *VALUES["ci-default"],
+        *ONE_OFF,
+        *stream,
+        "--set",
+        "cutouts.layout=packed",
+        "--set",
+        "cutouts.packSize=134217728",
+    )
+    env = env_configmap(docs)
+    assert env["ATEDA_CUTOUT_LAYOUT"] == "packed"
+    assert env["ATEDA_PACK_SIZE"] == "134217728"
+    owners = {owner.split("/")[0] for owner, _ in pod_specs(docs)}
+    assert {"Job", "CronJob", "Deployment"} <= owners, owners
+    for owner, spec in pod_specs(docs):
+        for c in spec["containers"]:
+            assert {"configMapRef": {"name": "ateda-env"}} in c["envFrom"], owner
+
+
 def test_no_environment_values_inside_the_chart():
     """Environment values live in deploy/values/, the chart holds its defaults only."""
     assert [p.name for p in CHART.glob("values*.yaml")] == ["values.yaml"]
@@ -309,6 +347,8 @@ def _schema() -> dict:
         (["--set", "lakehouse.typo=1"], "typo"),
         (["--set", "ingest.workers=0"], "workers"),
         (["--set", "ingest.commitEvery=many"], "commitEvery"),
+        (["--set", "cutouts.layout=zip"], "cutouts.layout"),
+        (["--set", "cutouts.packSize=0"], "cutouts.packSize"),
         (["--set", "job.enabled=true"], "job.night"),
         (["--set", "job.enabled=true", "--set", "job.night=2023-10-12"], "job.night"),
         (

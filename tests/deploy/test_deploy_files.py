@@ -48,7 +48,7 @@ def test_maintenance_statements():
 
     args = mod.parse_args(["--recent-nights", "7", "--retain-last", "5"])
     todo = mod.statements(args, dt.datetime(2023, 10, 20))
-    assert len(todo) == 12  # 4 procedures x 3 tables
+    assert len(todo) == 16  # 4 procedures x 4 tables
     alerts = [s for s in todo if "'bronze.alerts'" in s]
     assert [s.split("(")[0] for s in alerts] == [
         "CALL ateda.system.rewrite_data_files",
@@ -60,6 +60,8 @@ def test_maintenance_statements():
     assert "'target-file-size-bytes', '536870912'" in alerts[0]
     assert "older_than => TIMESTAMP '2023-10-13 00:00:00', retain_last => 5" in alerts[2]
     assert "older_than => TIMESTAMP '2023-10-17 00:00:00'" in alerts[3]
+    lsst = [s for s in todo if "'bronze.lsst_alerts'" in s]
+    assert "night >= DATE '2023-10-13'" in lsst[0]
     ledger = [s for s in todo if "'bronze.ingest_ledger'" in s]
     assert "where =>" not in ledger[0]
 

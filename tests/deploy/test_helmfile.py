@@ -203,6 +203,53 @@ def test_starrocks_catalog_name_is_one_value(tools, tmp_path, env):
     assert dagster_env["ATEDA_CATALOG"] == platform["endpoints"]["nessieIcebergUri"]
 
 
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_cutout_layout_is_one_value(tools, tmp_path, env):
+    """The environment's cutouts.layout/packSize reach both ingest paths: the ateda
+    release's values (ConfigMap ATEDA_CUTOUT_LAYOUT) and Dagster's run environment (its
+    landing sensor ingests the nights)."""
+    wanted = yaml.safe_load((REPO / "deploy" / "env" / f"{env}.yaml").read_text())["cutouts"]
+    assert wanted == {"layout": "per-stamp", "packSize": None}
+    ateda = written_values(tools, tmp_path, env, "ateda")
+    assert ateda["cutouts"] == {"layout": "per-stamp"}
+    dagster = written_values(tools, tmp_path, env, "dagster")
+    (location,) = dagster["dagster-user-deployments"]["deployments"]
+    dagster_env = {e["name"]: e.get("value") for e in location["env"]}
+    assert dagster_env["ATEDA_CUTOUT_LAYOUT"] == "per-stamp"
+    assert "ATEDA_PACK_SIZE" not in dagster_env
+
+    # set for the environment: both get it, the pack size as an exact integer
+    packed = [
+        "--state-values-set",
+        "cutouts.layout=packed",
+        "--state-values-set",
+        "cutouts.packSize=134217728",
+    ]
+    out = tmp_path / "packed"
+    tools.run(
+        *tools.helmfile_cmd(
+            env,
+            *packed,
+            "--selector",
+            "name=ateda",
+            "--selector",
+            "name=dagster",
+            "write-values",
+            "--skip-deps",
+            "--output-file-template",
+            str(out / "{{ .Release.Name }}.yaml"),
+        )
+    )
+    ateda = yaml.safe_load((out / "ateda.yaml").read_text())
+    assert ateda["cutouts"] == {"layout": "packed", "packSize": 134217728}
+    (location,) = yaml.safe_load((out / "dagster.yaml").read_text())["dagster-user-deployments"][
+        "deployments"
+    ]
+    dagster_env = {e["name"]: e.get("value") for e in location["env"]}
+    assert dagster_env["ATEDA_CUTOUT_LAYOUT"] == "packed"
+    assert dagster_env["ATEDA_PACK_SIZE"] == "134217728"
+
+
 def test_starrocks_catalog_job(rendered):
     _, docs = rendered
     job = next(

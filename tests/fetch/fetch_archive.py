@@ -246,17 +246,24 @@ class Archive:
 
 
 def cut_mid_body(
-    archive: Archive, night: str, url: str, to: Path, *, then_kill: bool
+    archive: Archive,
+    night: str,
+    url: str,
+    to: Path,
+    *,
+    then_kill: bool,
+    extra: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen, int]:
     """Starts `ateda fetch NIGHT` with the night's tarball sent slowly, drops the
     connection once the body flows, and waits until the client has put what it received
     in `.part`. `then_kill`: the client is killed there (the next run resumes); else it
-    goes on at full speed. Returns the process and the `.part` length at that point."""
+    goes on at full speed. `extra`: more arguments (e.g. `--ingest`). Returns the process
+    and the `.part` length at that point."""
     size = archive.path(night).stat().st_size
     part = to / (tarball_name(night) + ".part")
     archive.slow(night)
     proc = subprocess.Popen(
-        fetch_cmd(url, to, night),
+        fetch_cmd(url, to, night, *extra),
         env=fetch_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

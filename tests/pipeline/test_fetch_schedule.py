@@ -3,7 +3,8 @@
 nginx on loopback (tests/fetch's fixture and archive generator) into the landing area,
 where the landing sensor sees it; a night missing from the archive fails the run with the
 CLI's message; with an S3 landing the verified tarball is uploaded (SeaweedFS, when its
-environment is there)."""
+environment is there). `archive_sensor` polls the same nginx's MD5SUMS and requests a
+night as soon as it is listed; `prune_cache` keeps the fetch cache to the newest nights."""
 
 from __future__ import annotations
 
@@ -28,11 +29,14 @@ from ateda_dagster.definitions import defs, landing_sensor  # noqa: E402
 from ateda_dagster.fetch import (  # noqa: E402
     DEFAULT_ARCHIVE,
     FETCH_CRON,
+    archive_sensor,
     archive_url,
+    cache_keep,
     fetch_cache,
     fetch_job,
     fetch_latest_job,
     fetch_schedule,
+    prune_cache,
 )
 from ateda_dagster.resources import AtedaResource  # noqa: E402
 
@@ -151,8 +155,96 @@ def test_schedule_runs_fetch_latest_daily():
     assert fetch_schedule.job_name == "ateda_fetch_latest"
     assert defs.get_job_def("ateda_fetch").partitions_def is not None
     assert {s.name for s in defs.schedules} == {"fetch_schedule"}
+    assert defs.get_sensor_def("archive_sensor").default_status == dg.DefaultSensorStatus.STOPPED
     assert archive_url() == DEFAULT_ARCHIVE == "https://ztf.uw.edu/alerts/public/"
     assert archive_url("http://x/") == "http://x/"
+
+
+def test_archive_sensor_requests_each_night_once_it_is_listed(
+    archive, ztf_packets, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ATEDA_ARCHIVE", archive.url)
+    archive.put("20231011", ztf_packets[:2])
+    data = archive.put(NIGHT, ztf_packets[2:5])
+    resources = ateda(tmp_path, tmp_path / "landing")
+
+    # first evaluation: the newest night only
+    ctx = dg.build_sensor_context(cursor=None)
+    [request] = archive_sensor(ctx)
+    assert request.partition_key == PARTITION
+    assert request.run_config == run_config(archive.url)
+    # the requested run lands the night
+    result = fetch_job.execute_in_process(
+        partition_key=request.partition_key, resources=resources, run_config=request.run_config
+    )
+    assert result.success
+    assert (tmp_path / "landing" / tarball_name(NIGHT)).read_bytes() == data
+
+    # nothing new: skipped, MD5SUMS read and nothing else
+    again = archive_sensor(dg.build_sensor_context(cursor=ctx.cursor))
+    assert isinstance(again, dg.SkipReason), again
+    assert "no new night" in again.skip_message
+
+    # two new nights: both, oldest first; then the newest republished: again, new run key
+    archive.put("20231013", ztf_packets[5:7])
+    archive.put("20231014", [])
+    ctx2 = dg.build_sensor_context(cursor=ctx.cursor)
+    requests = archive_sensor(ctx2)
+    assert [r.partition_key for r in requests] == ["2023-10-13", "2023-10-14"]
+    archive.put("20231014", ztf_packets[7:8])
+    ctx3 = dg.build_sensor_context(cursor=ctx2.cursor)
+    [republished] = archive_sensor(ctx3)
+    assert republished.partition_key == "2023-10-14"
+    assert republished.run_key != requests[1].run_key
+    assert isinstance(archive_sensor(dg.build_sensor_context(cursor=ctx3.cursor)), dg.SkipReason)
+
+    # an archive that cannot be read is a skip, not a failure
+    monkeypatch.setenv("ATEDA_ARCHIVE", archive.url + "missing/")
+    assert isinstance(archive_sensor(dg.build_sensor_context(cursor=None)), dg.SkipReason)
+
+
+def test_prune_cache_keeps_the_newest_verified_nights(tmp_path, monkeypatch):
+    cache = tmp_path / ".fetch-cache"
+    cache.mkdir()
+    names = [tarball_name(n) for n in ("20231010", "20231011", "20231012", "20231013")]
+    for name in names:
+        (cache / name).write_bytes(b"t")
+        (cache / f"{name}.md5").write_text('{"md5": "x", "size": 1}')
+    (cache / "ztf_public_20231009.tar.gz").write_bytes(b"no record")  # not verified
+    (cache / "ztf_public_20231014.tar.gz.part").write_bytes(b"resume me")
+    (cache / "ztf_public_20231015.tar.gz.bad").write_bytes(b"bad")
+    landed = set(names[1:]) | {"ztf_public_20231009.tar.gz"}  # 20231010 not in the landing
+
+    deleted = prune_cache(cache, landed, keep=2)
+    assert [p.name for p in deleted] == [names[1]]
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [
+            "ztf_public_20231009.tar.gz",
+            names[0],
+            f"{names[0]}.md5",
+            names[2],
+            f"{names[2]}.md5",
+            names[3],
+            f"{names[3]}.md5",
+            "ztf_public_20231014.tar.gz.part",
+            "ztf_public_20231015.tar.gz.bad",
+        ]
+    )
+    # keep 0: every landed verified tarball goes, the rest stays
+    prune_cache(cache, landed, keep=0)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [
+            "ztf_public_20231009.tar.gz",
+            names[0],
+            f"{names[0]}.md5",
+            "ztf_public_20231014.tar.gz.part",
+            "ztf_public_20231015.tar.gz.bad",
+        ]
+    )
+    monkeypatch.delenv("ATEDA_FETCH_CACHE_KEEP", raising=False)
+    assert cache_keep() == 2
+    monkeypatch.setenv("ATEDA_FETCH_CACHE_KEEP", "0")
+    assert (cache_keep(), cache_keep(5)) == (0, 5)
 
 
 @pytest.mark.skipif(

@@ -181,6 +181,14 @@ def test_every_asset_and_check(env):
     assert ("silver/ztf_alert", "assert_ztf_alert_rows_match_bronze") in names
     assert any("unique_combination" in c for k, c in names if k == "silver/detection")
     assert len(evals) >= 50
+    # the per-stamp layout: sampled stamps read whole from their own objects
+    (stamps,) = [
+        e
+        for e in evals
+        if (e.asset_key.to_user_string(), e.check_name) == ("silver/ztf_alert", "stamps_readable")
+    ]
+    md = {k: v.value for k, v in stamps.metadata.items()}
+    assert md["stamps_read"] == 3 * md["rows_sampled"] > 0 and md["stamps_in_packs"] == 0
 
 
 def test_row_counts_against_packets(db, packets_by_night):

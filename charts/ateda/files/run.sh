@@ -2,6 +2,9 @@
 # Ingest wrapper (POSIX sh: runs in the ateda image and in the aws-cli fetch image).
 #   run.sh fetch            copy the night's S3 object to /staging (init container)
 #   run.sh ingest ARGS...   exec `ateda ingest ARGS... SOURCE`
+#   run.sh fetch-ingest ARGS...
+#                           exec `ateda fetch NIGHT --ingest --to /scratch ARGS...` (source.type
+#                           archive: the archive is ATEDA_ARCHIVE, read by ateda itself)
 # The night is ATEDA_NIGHT (YYYYMMDD) or today minus ATEDA_NIGHT_OFFSET_DAYS (UTC);
 # `{{night}}` in ATEDA_SOURCE is replaced by it.
 set -eu
@@ -40,12 +43,16 @@ case "$mode" in
     echo "run.sh: night $night: ateda ingest $* $source" >&2
     exec ateda ingest "$@" "$source"
     ;;
+  fetch-ingest)
+    echo "run.sh: night $night: ateda fetch $night --ingest --to /scratch $* (archive ${ATEDA_ARCHIVE:-default})" >&2
+    exec ateda fetch "$night" --ingest --to /scratch "$@"
+    ;;
   print)
     # For checks: prints the resolved night and source.
     echo "$night $source"
     ;;
   *)
-    echo "run.sh: unknown mode '$mode' (fetch | ingest | print)" >&2
+    echo "run.sh: unknown mode '$mode' (fetch | ingest | fetch-ingest | print)" >&2
     exit 64
     ;;
 esac

@@ -49,6 +49,8 @@ app.kubernetes.io/part-of: ateda
 {{- define "ateda.sourceTemplate" -}}
 {{- if eq .Values.source.type "pvc" }}
 {{- .Values.source.pvc.path }}
+{{- else if eq .Values.source.type "archive" }}
+{{- .Values.source.archive.url }}
 {{- else }}
 {{- .Values.source.s3.uri }}
 {{- end }}
@@ -56,6 +58,36 @@ app.kubernetes.io/part-of: ateda
 
 {{- define "ateda.staged" -}}
 {{- if and (eq .Values.source.type "s3") .Values.source.s3.stage }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the ingest pods serve metrics: `ateda fetch --ingest` (source.type
+archive) is not given the metrics flags (see README: archive source). */}}
+{{- define "ateda.ingestMetrics" -}}
+{{- if and .Values.metrics.enabled (ne .Values.source.type "archive") }}true{{ end }}
+{{- end }}
+
+{{/* A scratch volume named NAME from a {type, sizeLimit, storageClassName, size} value.
+Call with (dict "root" $ "name" NAME "cfg" VALUE). */}}
+{{- define "ateda.scratchVolume" -}}
+- name: {{ .name }}
+{{- if eq .cfg.type "ephemeral" }}
+  ephemeral:
+    volumeClaimTemplate:
+      metadata:
+        labels:
+          {{- include "ateda.selectorLabels" .root | nindent 10 }}
+      spec:
+        accessModes: ["ReadWriteOnce"]
+        {{- with .cfg.storageClassName }}
+        storageClassName: {{ . }}
+        {{- end }}
+        resources:
+          requests:
+            storage: {{ .cfg.size }}
+{{- else }}
+  emptyDir:
+    sizeLimit: {{ .cfg.sizeLimit }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -66,6 +98,8 @@ Call with (dict "root" $ "night" "YYYYMMDD-or-empty").
 {{- $root := .root }}
 {{- $v := $root.Values }}
 {{- $staged := include "ateda.staged" $root -}}
+{{- $archive := eq $v.source.type "archive" -}}
+{{- $metrics := include "ateda.ingestMetrics" $root -}}
 metadata:
   labels:
     {{- include "ateda.selectorLabels" $root | nindent 4 }}
@@ -75,7 +109,7 @@ metadata:
     {{- end }}
   annotations:
     checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
-    {{- if and $v.metrics.enabled $v.metrics.annotations }}
+    {{- if and $metrics $v.metrics.annotations }}
     prometheus.io/scrape: "true"
     prometheus.io/port: {{ $v.metrics.port | quote }}
     prometheus.io/path: /metrics
@@ -133,6 +167,16 @@ spec:
     - name: ingest
       image: {{ include "ateda.image" $root }}
       imagePullPolicy: {{ $v.image.pullPolicy }}
+      {{- if $archive }}
+      # run.sh resolves the night, then execs `ateda fetch NIGHT --ingest --to /scratch ARGS...`
+      # (the archive is ATEDA_ARCHIVE, the lakehouse ATEDA_CATALOG/_WAREHOUSE/_CUTOUTS).
+      command: ["/bin/sh", "/opt/ateda/run.sh", "fetch-ingest"]
+      args:
+        - --no-progress
+        {{- range $v.source.archive.extraArgs }}
+        - {{ . | quote }}
+        {{- end }}
+      {{- else }}
       # run.sh resolves the night and the source, then execs `ateda ingest ARGS... SOURCE`.
       command: ["/bin/sh", "/opt/ateda/run.sh", "ingest"]
       args:
@@ -149,6 +193,7 @@ spec:
         {{- range $v.ingest.extraArgs }}
         - {{ . | quote }}
         {{- end }}
+      {{- end }}
       envFrom:
         - configMapRef:
             name: {{ include "ateda.fullname" $root }}-env
@@ -161,7 +206,7 @@ spec:
         {{- with $v.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- if $v.metrics.enabled }}
+      {{- if $metrics }}
       ports:
         - name: metrics
           containerPort: {{ $v.metrics.port }}
@@ -182,6 +227,10 @@ spec:
           mountPath: /staging
           readOnly: true
         {{- end }}
+        {{- if $archive }}
+        - name: scratch
+          mountPath: /scratch
+        {{- end }}
         {{- if eq $v.source.type "pvc" }}
         - name: landing
           mountPath: /landing
@@ -200,26 +249,10 @@ spec:
         name: {{ include "ateda.fullname" $root }}-scripts
         defaultMode: 0555
     {{- if $staged }}
-    {{- if eq $v.source.s3.staging.type "ephemeral" }}
-    - name: staging
-      ephemeral:
-        volumeClaimTemplate:
-          metadata:
-            labels:
-              {{- include "ateda.selectorLabels" $root | nindent 14 }}
-          spec:
-            accessModes: ["ReadWriteOnce"]
-            {{- with $v.source.s3.staging.storageClassName }}
-            storageClassName: {{ . }}
-            {{- end }}
-            resources:
-              requests:
-                storage: {{ $v.source.s3.staging.size }}
-    {{- else }}
-    - name: staging
-      emptyDir:
-        sizeLimit: {{ $v.source.s3.staging.sizeLimit }}
+    {{- include "ateda.scratchVolume" (dict "root" $root "name" "staging" "cfg" $v.source.s3.staging) | nindent 4 }}
     {{- end }}
+    {{- if $archive }}
+    {{- include "ateda.scratchVolume" (dict "root" $root "name" "scratch" "cfg" $v.source.archive.scratch) | nindent 4 }}
     {{- end }}
     {{- if eq $v.source.type "pvc" }}
     - name: landing
@@ -320,4 +353,24 @@ when Dagster does not orchestrate the nights. Both at once would ingest every ni
 {{- else -}}
 {{- $enabled | toString -}}
 {{- end -}}
+{{- end }}
+
+{{/*
+The one-off Job: its spec, and its name = <fullname>-ingest-<night>-<runId>-<hash of the
+spec>. A Job's pod template is immutable: a Job whose spec changed under a fixed name makes
+`helm upgrade` fail ("spec.template: field is immutable"). With the hash in the name,
+unchanged values keep the same Job (nothing re-runs) and changed values replace it by a new
+Job (Helm deletes the old one; the new one runs the night again, which adds nothing twice).
+*/}}
+{{- define "ateda.oneOffJobSpec" -}}
+{{- include "ateda.jobSpec" (dict "root" . "night" (.Values.job.night | toString)) }}
+{{- end }}
+
+{{- define "ateda.oneOffJobHash" -}}
+{{- printf "%s\n%v\n%v" (include "ateda.oneOffJobSpec" .) .Values.job.night .Values.job.runId | sha256sum | trunc 8 }}
+{{- end }}
+
+{{- define "ateda.oneOffJobName" -}}
+{{- $prefix := printf "%s-ingest-%v-%v" (include "ateda.fullname" .) .Values.job.night .Values.job.runId | trunc 54 | trimSuffix "-" }}
+{{- printf "%s-%s" $prefix (include "ateda.oneOffJobHash" .) }}
 {{- end }}

@@ -1,5 +1,8 @@
 //! `ateda fetch`: downloads nightly tarballs of the ZTF public archive, resumable and
-//! verified against its `MD5SUMS` (the logic is in `ateda-fetch`).
+//! verified against its `MD5SUMS` (the logic is in `ateda-fetch`); with `--ingest` each
+//! night is ingested while it downloads (the bytes handed from the download to the
+//! ingest pipeline through `ateda_fetch::tee`) and recorded in `bronze.ingest_ledger`
+//! with its MD5 verified.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -14,6 +17,8 @@ use ateda_retry::RetryPolicy;
 use clap::Args;
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+mod ingest;
 
 /// The ZTF public alert archive.
 const DEFAULT_ARCHIVE: &str = "https://ztf.uw.edu/alerts/public/";
@@ -45,6 +50,19 @@ pub struct FetchArgs {
     /// received before a night is given up (its `.part` is kept for the next run).
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     retry_budget: u64,
+    /// Ingest each night while it downloads (one night at a time): the tarball is read
+    /// by the ingest as it arrives, and the night is recorded in bronze.ingest_ledger with
+    /// its MD5 verified at the end. Nights already fetched, verified and ingested are
+    /// skipped (--force to do them again).
+    #[arg(long)]
+    ingest: bool,
+    /// With --ingest: where the rows, stamps and quarantine go, workers, accepted nights,
+    /// schema registry and caps on hostile input (the flags of ateda ingest).
+    #[command(flatten)]
+    pipeline: crate::pipeline_args::PipelineArgs,
+    /// With --ingest: alerts per Iceberg commit.
+    #[arg(long, default_value_t = ateda_ingest::defaults::COMMIT_EVERY)]
+    commit_every: usize,
 }
 
 /// A night's progress bar, drawn when its transfer starts.
@@ -65,28 +83,16 @@ impl Progress for Bar {
     }
 }
 
-fn init_logging(progress: bool) {
-    let default = if progress {
-        "warn"
-    } else {
-        "warn,ateda_fetch=info"
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
-}
-
 /// Runs `ateda fetch`: exit 0 when every night asked for is verified (fetched now or
 /// earlier), 1 otherwise (each failed night has its line; the others are still fetched),
 /// 2 on a malformed night.
 pub fn run(args: FetchArgs) -> ExitCode {
     let show_progress = !args.no_progress && std::io::stderr().is_terminal();
-    init_logging(show_progress);
+    crate::logging::init(if show_progress {
+        "warn"
+    } else {
+        "warn,ateda_fetch=info"
+    });
     let nights = match parse_nights(&args.nights) {
         Ok(n) => n,
         Err(e) => {
@@ -94,7 +100,12 @@ pub fn run(args: FetchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run_inner(&args, &nights, show_progress) {
+    let ran = if args.ingest {
+        ingest::run(&args, &nights, show_progress)
+    } else {
+        run_inner(&args, &nights, show_progress)
+    };
+    match ran {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -136,31 +147,8 @@ fn run_inner(args: &FetchArgs, nights: &[Night], show_progress: bool) -> Result<
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let policy = RetryPolicy::with_budget(Duration::from_secs(args.retry_budget));
-    let archive = Archive::new(&args.archive, policy)?;
-    let sums = runtime
-        .block_on(archive.md5sums())
-        // the error's message already holds its causes: not repeated by `{:#}`
-        .map_err(|e| anyhow::anyhow!("cannot read MD5SUMS of {}: {e}", archive.base()))?;
-
-    let mut all_ok = true;
-    let mut names: Vec<String> = Vec::new();
-    for night in nights {
-        let name = match night {
-            Night::Date(d) => tarball_name(*d),
-            Night::Latest => match sums.latest_night() {
-                Some(d) => tarball_name(d),
-                None => {
-                    eprintln!("latest: no ztf_public_YYYYMMDD.tar.gz in the archive's MD5SUMS");
-                    all_ok = false;
-                    continue;
-                }
-            },
-        };
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
+    let (archive, sums) = open_archive(args, &runtime)?;
+    let (names, all_ok) = tarball_names(nights, &sums);
 
     let multi = MultiProgress::with_draw_target(if show_progress {
         ProgressDrawTarget::stderr()
@@ -210,6 +198,44 @@ fn run_inner(args: &FetchArgs, nights: &[Night], show_progress: bool) -> Result<
         names.len()
     );
     Ok(all_ok && failed == 0)
+}
+
+/// The tarball names of the nights asked for, each once, in order; `false` when
+/// `latest` cannot be resolved (said on stderr).
+fn tarball_names(nights: &[Night], sums: &ateda_fetch::Md5Sums) -> (Vec<String>, bool) {
+    let mut all_ok = true;
+    let mut names: Vec<String> = Vec::new();
+    for night in nights {
+        let name = match night {
+            Night::Date(d) => tarball_name(*d),
+            Night::Latest => match sums.latest_night() {
+                Some(d) => tarball_name(d),
+                None => {
+                    eprintln!("latest: no ztf_public_YYYYMMDD.tar.gz in the archive's MD5SUMS");
+                    all_ok = false;
+                    continue;
+                }
+            },
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    (names, all_ok)
+}
+
+/// The archive client and its `MD5SUMS`, read once per run.
+fn open_archive(
+    args: &FetchArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(Archive, ateda_fetch::Md5Sums)> {
+    let policy = RetryPolicy::with_budget(Duration::from_secs(args.retry_budget));
+    let archive = Archive::new(&args.archive, policy)?;
+    let sums = runtime
+        .block_on(archive.md5sums())
+        // the error's message already holds its causes: not repeated by `{:#}`
+        .map_err(|e| anyhow::anyhow!("cannot read MD5SUMS of {}: {e}", archive.base()))?;
+    Ok((archive, sums))
 }
 
 /// A failed night's line: the error names the file.

@@ -17,6 +17,13 @@ pub fn serve(addr: SocketAddr, live: &Live) -> Result<()> {
             &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
         )
         .context("metric buckets")?
+        .set_buckets_for_metric(
+            Matcher::Full("ateda_stream_end_to_end_seconds".into()),
+            &[
+                0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 300.0,
+            ],
+        )
+        .context("metric buckets")?
         .install()
         .with_context(|| format!("serving metrics on {addr}"))?;
     metrics::describe_counter!(
@@ -35,6 +42,18 @@ pub fn serve(addr: SocketAddr, live: &Live) -> Result<()> {
     metrics::describe_counter!("ateda_cutouts_written_total", "stamp objects created");
     metrics::describe_counter!("ateda_commits_total", "Iceberg commits to bronze.alerts");
     metrics::describe_histogram!("ateda_commit_duration_seconds", "Iceberg commit latency");
+    metrics::describe_counter!(
+        "ateda_stream_messages_total",
+        "Kafka messages read (ateda stream)"
+    );
+    metrics::describe_gauge!(
+        "ateda_stream_consumer_lag",
+        "messages behind the end of each partition (librdkafka statistics)"
+    );
+    metrics::describe_histogram!(
+        "ateda_stream_end_to_end_seconds",
+        "Kafka message timestamp to the commit that makes its row visible"
+    );
     let live = live.clone();
     tokio::spawn(async move {
         loop {

@@ -357,6 +357,12 @@ impl AlertBatchBuilder {
                 }
             }
         }
+        if let Some(range) = &l.range {
+            for &(offset, length) in range {
+                self.cols[offset].push_null();
+                self.cols[length].push_null();
+            }
+        }
         self.cols[l.night].push_i32(night);
         self.cols[l.source].push_bytes(source.as_bytes());
         self.cols[l.version].push_bytes(resolved.version.as_bytes());

@@ -17,6 +17,10 @@ pub struct Layout {
     pub key_fallback: Option<Vec<usize>>,
     /// Stamp URI columns, in survey stamp order.
     pub uri: Vec<usize>,
+    /// Stamp byte-range columns (offset, length), in survey stamp order: null for every
+    /// row the builder makes (the packed layout's sink fills them); `None` on a table
+    /// made before they existed.
+    pub range: Option<Vec<(usize, usize)>>,
     /// Stamp file-name columns, where the survey's layout has them.
     pub file_name: Option<Vec<usize>>,
     /// The night column.
@@ -82,6 +86,15 @@ impl Layout {
             .iter()
             .map(|s| index(schema, &columns::cutout_uri(s.kind)))
             .collect::<Result<_, _>>()?;
+        let range = survey
+            .stamps
+            .iter()
+            .map(|s| {
+                let offset = schema.index_of(&columns::cutout_offset(s.kind)).ok()?;
+                let length = schema.index_of(&columns::cutout_length(s.kind)).ok()?;
+                Some((offset, length))
+            })
+            .collect::<Option<Vec<_>>>();
         let file_name = match survey.stamp_layout {
             StampLayout::Record { .. } => Some(
                 survey
@@ -97,6 +110,7 @@ impl Layout {
             night_source,
             key_fallback,
             uri,
+            range,
             file_name,
             night: index(schema, columns::NIGHT)?,
             source: index(schema, columns::INGEST_SOURCE)?,
@@ -118,6 +132,9 @@ impl Layout {
             self.sha256,
         ];
         v.extend(&self.uri);
+        if let Some(r) = &self.range {
+            v.extend(r.iter().flat_map(|&(o, l)| [o, l]));
+        }
         if let Some(f) = &self.file_name {
             v.extend(f);
         }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use url::Url;
 
+use crate::tee::Tee;
 use crate::{Archive, FetchError, Md5Sums};
 
 /// Size of the write buffer and of the reads when hashing a partial file again.
@@ -165,6 +166,41 @@ pub async fn fetch_night(
     force: bool,
     progress: &dyn Progress,
 ) -> Result<Fetched, FetchError> {
+    fetch(archive, sums, dir, name, force, progress, None).await
+}
+
+/// [`fetch_night`], handing the tarball's bytes to `tee`'s reader as they arrive
+/// (`ateda fetch --ingest`; see [`crate::tee`]): the reader sees the whole tarball once,
+/// in order, also when the download resumes a `.part` (read from disk first) or the
+/// night was already verified (the final file is read). The pipe ends at the tarball's
+/// end when every byte was handed over (also on an MD5 mismatch: the reader has read the
+/// whole file by then), and is aborted on any other error.
+pub async fn fetch_night_tee(
+    archive: &Archive,
+    sums: &Md5Sums,
+    dir: &Path,
+    name: &str,
+    force: bool,
+    progress: &dyn Progress,
+    mut tee: Tee,
+) -> Result<Fetched, FetchError> {
+    let res = fetch(archive, sums, dir, name, force, progress, Some(&mut tee)).await;
+    match &res {
+        Ok(_) | Err(FetchError::Mismatch { .. }) => tee.finish(),
+        Err(e) => tee.abort(e.to_string()),
+    }
+    res
+}
+
+async fn fetch(
+    archive: &Archive,
+    sums: &Md5Sums,
+    dir: &Path,
+    name: &str,
+    force: bool,
+    progress: &dyn Progress,
+    mut tee: Option<&mut Tee>,
+) -> Result<Fetched, FetchError> {
     let paths = Paths::new(dir, name);
     let Some(expected) = sums.get(name) else {
         // Tell a night the archive does not have from one MD5SUMS forgot.
@@ -181,6 +217,9 @@ pub async fn fetch_night(
     };
     if !force {
         if let Some(done) = already_verified(&paths, name, expected).await {
+            if let Some(t) = tee.as_deref_mut() {
+                t.catch_up(&done.path, done.size).await?;
+            }
             return Ok(done);
         }
     }
@@ -191,7 +230,17 @@ pub async fn fetch_night(
     loop {
         attempts += 1;
         let before = st.received;
-        match attempt(archive, &url, name, &paths, &mut st, progress).await {
+        match attempt(
+            archive,
+            &url,
+            name,
+            &paths,
+            &mut st,
+            progress,
+            tee.as_deref_mut(),
+        )
+        .await
+        {
             Ok(()) => break,
             Err(e) if e.is_transient() => {
                 if st.received > before {
@@ -309,8 +358,12 @@ async fn restart(
     name: &str,
     paths: &Paths,
     why: Restart,
+    tee: Option<&mut Tee>,
 ) -> Result<(), FetchError> {
     tracing::info!(file = name, reason = %why, "restarting the download from zero");
+    if let Some(t) = tee {
+        t.restarted(why);
+    }
     st.restarts.push(why);
     for p in [&paths.part, &paths.json] {
         match tokio::fs::remove_file(p).await {
@@ -352,6 +405,7 @@ async fn attempt(
     paths: &Paths,
     st: &mut State,
     progress: &dyn Progress,
+    mut tee: Option<&mut Tee>,
 ) -> Result<(), FetchError> {
     let on_disk = file_len(&paths.part).await?;
     let validator = read_validator(&paths.json).await;
@@ -360,18 +414,29 @@ async fn attempt(
     if on_disk > 0 || tokio::fs::try_exists(&paths.part).await.unwrap_or(false) {
         match validator.as_ref() {
             Some(v) if v.length.is_some_and(|l| on_disk > l) => {
-                restart(st, name, paths, Restart::LongerThanRemote).await?;
+                restart(
+                    st,
+                    name,
+                    paths,
+                    Restart::LongerThanRemote,
+                    tee.as_deref_mut(),
+                )
+                .await?;
             }
             Some(v) if v.length == Some(on_disk) && on_disk > 0 => {
                 // Everything is on disk (stopped between the last byte and the rename).
-                return rehash(st, &paths.part, on_disk).await;
+                rehash(st, &paths.part, on_disk).await?;
+                if let Some(t) = tee {
+                    t.catch_up(&paths.part, on_disk).await?;
+                }
+                return Ok(());
             }
             Some(v) if on_disk > 0 && v.if_range().is_some() => {
                 from = on_disk;
                 if_range = v.if_range().map(str::to_string);
             }
             _ if on_disk == 0 => {}
-            _ => restart(st, name, paths, Restart::NoValidator).await?,
+            _ => restart(st, name, paths, Restart::NoValidator, tee.as_deref_mut()).await?,
         }
     }
     let mut req = archive.client().get(url.clone());
@@ -423,7 +488,7 @@ async fn attempt(
                 } else {
                     Restart::RangeIgnored
                 };
-                restart(st, name, paths, why).await?;
+                restart(st, name, paths, why, tee.as_deref_mut()).await?;
             }
             let v = Validator {
                 etag,
@@ -439,7 +504,14 @@ async fn attempt(
             (file, v.length)
         }
         StatusCode::RANGE_NOT_SATISFIABLE if from > 0 => {
-            restart(st, name, paths, Restart::RangeNotSatisfiable).await?;
+            restart(
+                st,
+                name,
+                paths,
+                Restart::RangeNotSatisfiable,
+                tee.as_deref_mut(),
+            )
+            .await?;
             return Err(FetchError::RangeRefused {
                 name: name.to_string(),
             });
@@ -458,12 +530,19 @@ async fn attempt(
         }
     };
     progress.start(name, st.hashed, total);
+    if let Some(t) = tee.as_deref_mut() {
+        // A part resumed from an earlier run: the reader gets its bytes from disk first.
+        t.catch_up(&paths.part, st.hashed).await?;
+    }
     let mut w = BufWriter::with_capacity(BUF, &mut file);
     let streamed: Result<(), FetchError> = async {
         while let Some(chunk) = resp.chunk().await.map_err(request_error)? {
             w.write_all(&chunk)
                 .await
                 .map_err(FetchError::io(&paths.part))?;
+            if let Some(t) = tee.as_deref_mut() {
+                t.chunk(st.hashed, &chunk).await;
+            }
             st.hasher.update(&chunk);
             st.hashed += chunk.len() as u64;
             st.received += chunk.len() as u64;
@@ -472,6 +551,13 @@ async fn attempt(
         Ok(())
     }
     .await;
+    if streamed.is_ok() && total == Some(st.hashed) {
+        if let Some(t) = tee {
+            // The reader has the whole tarball: its end need not wait for the flush and
+            // sync of the part below (a failure there fails the download, not the bytes).
+            t.end();
+        }
+    }
     // What was received is kept, also when the body failed: the next attempt resumes.
     let flushed = w.flush().await.map_err(FetchError::io(&paths.part));
     streamed?;

@@ -7,6 +7,9 @@
 //! - [`fetch_night`]: one night's download, streamed to `*.part` with its validator in
 //!   `*.part.json`, resumed with a `Range` request, retried through transient failures,
 //!   verified against `MD5SUMS` and renamed into place (or aside as `*.bad`).
+//! - [`fetch_night_tee`] and [`tee()`]: the same download handing the tarball's bytes to
+//!   a reader as they arrive (`ateda fetch --ingest`), [`read_tarball`] reading them as
+//!   alert members.
 
 #![deny(missing_docs)]
 
@@ -15,12 +18,14 @@ mod download;
 mod error;
 mod md5sums;
 mod night;
+pub mod tee;
 
 #[cfg(test)]
 mod test_server;
 
 pub use archive::Archive;
-pub use download::{fetch_night, Fetched, Outcome, Progress, Restart};
+pub use download::{fetch_night, fetch_night_tee, Fetched, Outcome, Progress, Restart};
 pub use error::FetchError;
 pub use md5sums::Md5Sums;
 pub use night::{parse_nights, tarball_name, Night, NightError};
+pub use tee::{read_tarball, tee, Tee, TeeReader, TeeStatus};

@@ -30,8 +30,10 @@ pub struct Live {
     pub quarantined_before: Arc<AtomicU64>,
     /// Commits made to the alerts table.
     pub commits: Arc<AtomicU64>,
-    /// Stamp objects created.
+    /// Stamps stored: objects created (per-stamp layout) or stamps packed.
     pub cutouts_written: Arc<AtomicU64>,
+    /// Pack objects written (packed layout).
+    pub packs_written: Arc<AtomicU64>,
     /// Stamp objects that already existed.
     pub cutouts_present: Arc<AtomicU64>,
     /// Total commit wall time in microseconds.
@@ -92,8 +94,10 @@ pub struct Summary {
     pub quarantined: u64,
     /// Of those, members already recorded in `bronze.quarantine` by an earlier run.
     pub quarantined_before: u64,
-    /// Stamp objects created.
+    /// Stamps stored: objects created (per-stamp layout) or stamps packed.
     pub cutouts_written: u64,
+    /// Pack objects written (packed layout).
+    pub packs_written: u64,
     /// Stamp objects that already existed.
     pub cutouts_present: u64,
     /// Files skipped inside directories (not .avro or tarballs).
@@ -140,6 +144,7 @@ impl Live {
             quarantined: get(&self.quarantined),
             quarantined_before: get(&self.quarantined_before),
             cutouts_written: get(&self.cutouts_written),
+            packs_written: get(&self.packs_written),
             cutouts_present: get(&self.cutouts_present),
             skipped_files,
             skipped_entries: get(&self.skipped_entries),

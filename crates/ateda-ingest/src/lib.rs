@@ -17,7 +17,8 @@
 //!   into, and the one place that evolves it; [`keys`](crate::keys): the run's view of
 //!   the keys stored (exactly once by key); [`ledger`](crate::ledger): repairing the
 //!   ledger of a run stopped between its two commits; [`counters`](crate::counters): one
-//!   set of counters, read live and summed up at the end.
+//!   set of counters, read live and summed up at the end; `orphans`: packs no row points
+//!   into ([`sweep_orphan_packs`], `ateda maintain`).
 //!
 //! Guarantees: the key is unique in the table across runs, nights and concurrent
 //! writers (same key, other content: the first committed packet stays, the other is
@@ -30,16 +31,22 @@
 
 mod counters;
 pub mod defaults;
+mod feed;
 mod keys;
 mod ledger;
+mod orphans;
 mod reader;
 mod registry;
 mod run;
 mod sink;
 mod worker;
 
+/// Pack sizing of the packed layout (re-exported for [`CutoutLayout::Packed`]).
+pub use ateda_objects::PackOptions;
 pub use counters::{Live, Summary, TableCommits};
-pub use run::{ingest, IngestOptions};
+pub use feed::{CommitPoint, Feed, FeedOut, Offer, OnCommitted, Position};
+pub use orphans::{sweep_orphan_packs, OrphanSweep};
+pub use run::{ingest, ingest_feed, CutoutLayout, IngestOptions};
 
 use ateda_lakehouse::LakehouseError;
 use ateda_objects::ObjectError;

@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use ateda_decode::{AlertBatchBuilder, Router, RowContext, WriterSchemas};
 use ateda_lakehouse::{Lakehouse, LakehouseConfig};
-use ateda_objects::Bucket;
+use ateda_objects::{Bucket, PackOptions, Packs};
 use ateda_schema::{NightBounds, Survey};
-use ateda_source::Item;
+use ateda_source::{ReadOptions, SourceLimits};
 
 use crate::counters::{Live, Summary};
+use crate::feed::{CommitPoint, Feed, FeedOut, Work};
 use crate::keys::KeyIndex;
-use crate::reader::spawn_reader;
+use crate::reader::plan_feed;
 use crate::registry::SchemaRegistry;
 use crate::sink::Sink;
 use crate::worker::{spawn_worker, Chunk, Lane, Worker};
@@ -42,6 +43,8 @@ pub struct IngestOptions {
     pub workers: usize,
     /// Stamp uploads in flight.
     pub upload_concurrency: usize,
+    /// How stamps are stored: an object each, or byte ranges of pack objects.
+    pub cutout_layout: CutoutLayout,
     /// First night accepted (days since 1970-01-01), for every survey (`None`: each
     /// survey's own first night).
     pub first_night: Option<i32>,
@@ -71,6 +74,19 @@ impl std::fmt::Debug for IngestOptions {
             .field("quarantine", &self.quarantine)
             .finish_non_exhaustive()
     }
+}
+
+/// How stamps are stored under the cutouts root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CutoutLayout {
+    /// Every stamp its own object (`<survey>/night=<d>/<key>/<kind>-<content>.fits.gz`),
+    /// written by the decode workers; the row's offset and length columns are null.
+    #[default]
+    PerStamp,
+    /// Stamps appended back to back into pack objects per survey and night, written by
+    /// the sink and closed before the rows pointing into them are committed; the row
+    /// records the pack's URI, the offset and the length.
+    Packed(PackOptions),
 }
 
 /// One survey's shared state in a run: its table, schema, keys and row context.
@@ -119,17 +135,31 @@ async fn open_survey(
     })
 }
 
-/// Runs an ingest. `live` is updated as the run goes on.
+/// Runs an ingest of `opts.sources`. `live` is updated as the run goes on.
 pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, IngestError> {
-    let started = Instant::now();
-    let run_id = uuid::Uuid::now_v7().to_string();
-    let ingested_at_us = chrono::Utc::now().timestamp_micros();
     let plan = ateda_source::plan(&opts.sources)?;
     for skipped in &plan.skipped {
         tracing::warn!(file = %skipped.display(), "skipped: not .avro, .tar.gz, .tgz or .tar");
     }
     live.total_bytes
         .store(plan.total_bytes(), Ordering::Relaxed);
+    let skipped = plan.skipped.len() as u64;
+    let mut summary = ingest_feed(opts, live, plan_feed(plan)).await?;
+    summary.skipped_files = skipped;
+    Ok(summary)
+}
+
+/// Runs an ingest of what `feed` hands on (`opts.sources` is not read): the pipeline of
+/// [`ingest`] behind another reader (a download, a stream). `live` is updated as the run
+/// goes on.
+pub async fn ingest_feed(
+    opts: &IngestOptions,
+    live: &Live,
+    feed: Feed,
+) -> Result<Summary, IngestError> {
+    let started = Instant::now();
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let ingested_at_us = chrono::Utc::now().timestamp_micros();
     if opts.surveys.is_empty() {
         return Err(IngestError::Layout("no survey to ingest".into()));
     }
@@ -141,12 +171,37 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
         runs.push(open_survey(opts, survey, live, &cutouts, &run_id, ingested_at_us).await?);
     }
 
-    let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Chunk>(opts.workers.max(1));
-    let (item_tx, item_rx) = crossbeam_channel::bounded::<Item>(256);
-    let reader = spawn_reader(plan.clone(), live.clone(), opts.limits, item_tx);
+    let workers_n = opts.workers.max(1);
+    let (chunk_tx, mut chunk_rx) = tokio::sync::mpsc::channel::<Chunk>(workers_n);
+    // One queue all workers take from; with commit points one per worker, so that each
+    // point reaches every worker after what was sent before it.
+    let queues = if feed.with_points { workers_n } else { 1 };
+    let per_queue = (256 / queues).max(8);
+    let (mut senders, mut receivers) = (Vec::new(), Vec::new());
+    for _ in 0..queues {
+        let (tx, rx) = crossbeam_channel::bounded::<Work>(per_queue);
+        senders.push(tx);
+        receivers.push(rx);
+    }
+    let (points_tx, mut points_rx) = tokio::sync::mpsc::unbounded_channel::<CommitPoint>();
+    let mut out = FeedOut {
+        queues: senders,
+        points: feed.with_points.then_some(points_tx),
+        read: ReadOptions {
+            progress: live.bytes.clone(),
+            limits: SourceLimits {
+                max_member_bytes: opts.limits.max_member_bytes,
+                keep_bytes: opts.limits.keep_bytes,
+            },
+            counters: live.source.clone(),
+        },
+        live: live.clone(),
+    };
+    let run = feed.run;
+    let reader = std::thread::spawn(move || run(&mut out));
     ateda_decode::limits::install(&opts.limits);
     let mut workers = Vec::new();
-    for _ in 0..opts.workers.max(1) {
+    for w in 0..workers_n {
         let mut lanes = Vec::with_capacity(runs.len());
         for r in &runs {
             // Fails fast on a table the decoder cannot fill.
@@ -168,23 +223,35 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
                 chunk_alerts: opts.chunk_alerts.max(1),
                 live: live.clone(),
                 cutouts: cutouts.clone(),
+                packed: matches!(opts.cutout_layout, CutoutLayout::Packed(_)),
                 uploads: opts.upload_concurrency.max(1),
                 runtime: tokio::runtime::Handle::current(),
             },
-            item_rx.clone(),
+            receivers[w % queues].clone(),
             chunk_tx.clone(),
         ));
     }
-    drop(item_rx);
+    drop(receivers);
     drop(chunk_tx);
 
+    // With commit points the sink commits only at them (and at the end).
+    let commit_every = if feed.with_points {
+        usize::MAX
+    } else {
+        opts.commit_every
+    };
     let mut sinks = Vec::with_capacity(runs.len());
     for r in &runs {
+        let packs = match opts.cutout_layout {
+            CutoutLayout::PerStamp => None,
+            CutoutLayout::Packed(p) => Some(Packs::new(cutouts.clone(), r.survey, &run_id, p)),
+        };
         sinks.push(
             Sink::new(
                 &r.lakehouse,
                 quarantine.clone(),
-                opts.commit_every,
+                packs,
+                commit_every,
                 run_id.clone(),
                 live,
                 r.keys.base_snapshot(),
@@ -193,6 +260,7 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
         );
     }
     let mut failure = None;
+    let mut barriers = 0;
     while let Some(chunk) = chunk_rx.recv().await {
         let res = match chunk {
             Chunk::Alerts(lane, batch) => match sinks.get_mut(lane) {
@@ -208,6 +276,15 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
                 Some(sink) => sink.reject(source, reason, bytes).await,
                 None => Err(IngestError::Internal(format!("no sink for lane {lane}"))),
             },
+            Chunk::Barrier => {
+                barriers += 1;
+                if barriers < workers_n {
+                    Ok(())
+                } else {
+                    barriers = 0;
+                    commit_point(&mut sinks, points_rx.try_recv().ok()).await
+                }
+            }
             Chunk::Failed(e) => Err(e),
         };
         if let Err(e) = res {
@@ -217,22 +294,44 @@ pub async fn ingest(opts: &IngestOptions, live: &Live) -> Result<Summary, Ingest
     }
     // Stop the producers promptly on failure: dropping the receiver ends them.
     drop(chunk_rx);
-    for h in workers {
-        h.join()
-            .map_err(|_| IngestError::Internal("a decode worker panicked".into()))?;
-    }
-    reader
-        .join()
-        .map_err(|_| IngestError::Internal("the source reader panicked".into()))?;
+    // Joined off the async worker: a feed may wait on other tasks of this runtime (a
+    // download) before it returns.
+    tokio::task::spawn_blocking(move || {
+        for h in workers {
+            h.join()
+                .map_err(|_| IngestError::Internal("a decode worker panicked".into()))?;
+        }
+        reader
+            .join()
+            .map_err(|_| IngestError::Internal("the source reader panicked".into()))
+    })
+    .await
+    .map_err(|e| IngestError::Internal(format!("joining the pipeline threads: {e}")))??;
     if let Some(e) = failure {
         return Err(e);
     }
     for sink in &mut sinks {
-        sink.commit().await?;
+        sink.commit(None).await?;
     }
-    Ok(live.summary(
-        run_id,
-        plan.skipped.len() as u64,
-        started.elapsed().as_secs_f64(),
-    ))
+    Ok(live.summary(run_id, 0, started.elapsed().as_secs_f64()))
+}
+
+/// Commits every table at a commit point (each sink: quarantine, then the rows with the
+/// position, then the ledger), then runs the point's follow-up.
+async fn commit_point(
+    sinks: &mut [Sink<'_>],
+    point: Option<CommitPoint>,
+) -> Result<(), IngestError> {
+    let Some(point) = point else {
+        return Err(IngestError::Internal(
+            "a commit barrier without its commit point".into(),
+        ));
+    };
+    for sink in sinks.iter_mut() {
+        sink.commit(point.position.as_ref()).await?;
+    }
+    if let Some(done) = point.done {
+        done();
+    }
+    Ok(())
 }

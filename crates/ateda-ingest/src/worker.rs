@@ -1,7 +1,8 @@
 //! A decode worker: members routed to their survey's lane and decoded into Arrow rows
 //! (one builder per survey per worker), keys claimed (rows
 //! already stored dropped, conflicting packets quarantined) and then the stamps of the
-//! new rows written, before the rows are handed on; the table schema evolved when a
+//! new rows written (per-stamp layout) or handed on with the rows (packed layout: the
+//! sink packs them), before the rows are handed on; the table schema evolved when a
 //! writer schema needs it.
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use ateda_objects::{Bucket, Put};
 use ateda_source::Item;
 
 use crate::counters::{add, Live};
+use crate::feed::Work;
 use crate::keys::{KeyIndex, Verdict};
 use crate::registry::{Refused, SchemaRegistry};
 use crate::IngestError;
@@ -48,6 +50,18 @@ pub(crate) struct Decoded {
     pub keys: Vec<(i64, [u8; 32], usize)>,
     /// Every member decoded, in order.
     pub members: Vec<MemberCount>,
+    /// Packed layout: per new row, its night and its stamps in the survey's stamp order
+    /// (the bytes share the packet's buffer); empty in the per-stamp layout, where the
+    /// stamps are already stored.
+    pub stamps: Vec<RowStamps>,
+}
+
+/// The stamps of one new row, for the packed layout.
+pub(crate) struct RowStamps {
+    /// Observation night (days since 1970-01-01).
+    pub night: i32,
+    /// The stamp bytes per kind; `None` where the packet had none.
+    pub stamps: Vec<Option<bytes::Bytes>>,
 }
 
 /// What the decode workers send to the sink.
@@ -61,6 +75,8 @@ pub(crate) enum Chunk {
         reason: String,
         bytes: Vec<u8>,
     },
+    /// A worker handed on everything it held before a commit point.
+    Barrier,
     /// A failure that stops the run.
     Failed(IngestError),
 }
@@ -88,6 +104,8 @@ pub(crate) struct Worker {
     pub chunk_alerts: usize,
     pub live: Live,
     pub cutouts: Bucket,
+    /// Packed layout: stamps go to the sink with their rows instead of being written here.
+    pub packed: bool,
     pub uploads: usize,
     pub runtime: tokio::runtime::Handle,
 }
@@ -108,9 +126,21 @@ impl Worker {
         let alerts: Vec<(i64, [u8; 32])> = batch.stamps.iter().map(|s| (s.key, s.sha256)).collect();
         let verdicts = self.runtime.block_on(lane.keys.claim(&alerts))?;
         let keep: Vec<bool> = verdicts.iter().map(|v| *v == Verdict::New).collect();
-        let mut uploads = Vec::with_capacity(batch.stamps.len() * 3);
+        let mut uploads = Vec::new();
+        let mut packed = Vec::new();
         for (s, _) in batch.stamps.into_iter().zip(&keep).filter(|(_, k)| **k) {
-            uploads.extend(s.stamps.into_iter().flatten().map(|st| (st.key, st.data)));
+            if self.packed {
+                packed.push(RowStamps {
+                    night: s.night,
+                    stamps: s
+                        .stamps
+                        .into_iter()
+                        .map(|st| st.map(|st| st.data))
+                        .collect(),
+                });
+            } else {
+                uploads.extend(s.stamps.into_iter().flatten().map(|st| (st.key, st.data)));
+            }
         }
         let mut keys = Vec::with_capacity(alerts.len());
         let mut members = Vec::with_capacity(batch.members.len());
@@ -179,6 +209,7 @@ impl Worker {
                 batch: rows,
                 keys,
                 members,
+                stamps: packed,
             },
             rejected,
         ))
@@ -204,6 +235,16 @@ impl Worker {
         if newest.id != lane.builder.table().id {
             if let Err(e) = lane.builder.set_table(newest) {
                 let _ = tx.blocking_send(Chunk::Failed(IngestError::Layout(e.to_string())));
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sends every lane's buffered rows on; false when the run is over.
+    fn flush_all(&mut self, tx: &tokio::sync::mpsc::Sender<Chunk>) -> bool {
+        for li in 0..self.lanes.len() {
+            if !self.lanes[li].builder.is_empty() && !self.send_flush(li, tx) {
                 return false;
             }
         }
@@ -256,11 +297,20 @@ impl Worker {
 /// Runs a worker on its own thread until the members run out or the sink is gone.
 pub(crate) fn spawn_worker(
     mut w: Worker,
-    rx: crossbeam_channel::Receiver<Item>,
+    rx: crossbeam_channel::Receiver<Work>,
     tx: tokio::sync::mpsc::Sender<Chunk>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        for item in rx {
+        for work in rx {
+            let item = match work {
+                Work::Item(item) => item,
+                Work::Flush => {
+                    if !w.flush_all(&tx) || tx.blocking_send(Chunk::Barrier).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
             let mut li = 0;
             let rejected = match item {
                 Item::Member(m) => {
@@ -295,10 +345,6 @@ pub(crate) fn spawn_worker(
                 return;
             }
         }
-        for li in 0..w.lanes.len() {
-            if !w.lanes[li].builder.is_empty() && !w.send_flush(li, &tx) {
-                return;
-            }
-        }
+        w.flush_all(&tx);
     })
 }

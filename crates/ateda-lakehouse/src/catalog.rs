@@ -12,6 +12,7 @@ use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 
 use crate::error::{ice, LakehouseError};
+use crate::recorded::Recorded;
 use crate::{LakehouseConfig, CATALOG_NAME};
 
 /// Leaves S3 credentials out of the storage properties when they are exactly those of
@@ -68,14 +69,15 @@ pub(crate) async fn connect(cfg: &LakehouseConfig) -> Result<Arc<dyn Catalog>, L
             })?;
         }
         props.insert("uri".into(), format!("sqlite:{path}?mode=rwc"));
-        Ok(Arc::new(
-            SqlCatalogBuilder::default()
-                .sql_bind_style(SqlBindStyle::QMark)
-                .with_storage_factory(factory)
-                .load(CATALOG_NAME, props)
-                .await
-                .map_err(ice(format!("opening SQL catalog {}", cfg.catalog)))?,
-        ))
+        let sql = SqlCatalogBuilder::default()
+            .sql_bind_style(SqlBindStyle::QMark)
+            .with_storage_factory(factory)
+            .load(CATALOG_NAME, props)
+            .await
+            .map_err(ice(format!("opening SQL catalog {}", cfg.catalog)))?;
+        // iceberg-catalog-sql drops the answer to its COMMITs: each write is checked
+        // against the row it should have changed (crate::recorded).
+        Ok(Arc::new(Recorded::new(Arc::new(sql), path.to_string())))
     } else if cfg.catalog.starts_with("http://") || cfg.catalog.starts_with("https://") {
         props.insert("uri".into(), cfg.catalog.clone());
         Ok(Arc::new(

@@ -25,11 +25,14 @@ mod evolve;
 mod guard;
 mod keys;
 mod ledger_gap;
+mod positions;
+mod recorded;
 mod recover;
 mod retry;
 mod rewrite;
 mod scan;
 mod schema_commit;
+mod stamp_refs;
 mod tables;
 mod writer;
 
@@ -49,6 +52,9 @@ pub use error::LakehouseError;
 pub use evolve::{Evolution, EvolveError, SchemaVersion};
 pub use keys::{key_ranges, parse_sha256, StoredKey};
 pub use ledger_gap::{Unrecorded, ALERTS_SNAPSHOT, LEDGER_FOLLOWS, RUN_ID};
+pub use positions::{
+    stream_offsets_at, stream_offsets_property, BadOffsets, StreamOffsets, STREAM_OFFSETS_PREFIX,
+};
 pub use recover::{manual_steps, recover, MetadataFile, Recovered, Recovery};
 pub use retry::{RetryPolicy, COMMIT_TOKEN};
 pub use rewrite::{parquet_bytes, Rewritten};

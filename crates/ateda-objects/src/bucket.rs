@@ -88,12 +88,28 @@ impl Bucket {
         format!("{}/{key}", self.base_uri)
     }
 
-    fn path(&self, key: &str) -> Path {
+    /// The store's path of a key under this root.
+    pub(crate) fn path(&self, key: &str) -> Path {
         let mut p = self.prefix.clone();
         for part in key.split('/') {
             p = p.join(part);
         }
         p
+    }
+
+    /// The store's path of the root itself.
+    pub(crate) fn root_path(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// The object store behind this root.
+    pub(crate) fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The directory of a local root (`None` on S3).
+    pub(crate) fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
     }
 
     /// Writes `data` under `key` unless an object already exists there.
@@ -102,6 +118,16 @@ impl Bucket {
     /// `transient::is_transient`) is repeated a few times within about 4 s; if the first
     /// one had landed, the repeat reports [`Put::Existed`].
     pub async fn put_if_absent(&self, key: &str, data: bytes::Bytes) -> Result<Put, ObjectError> {
+        self.put_payload_if_absent(key, PutPayload::from(data))
+            .await
+    }
+
+    /// [`Bucket::put_if_absent`] of a payload made of several buffers (not copied).
+    pub(crate) async fn put_payload_if_absent(
+        &self,
+        key: &str,
+        data: PutPayload,
+    ) -> Result<Put, ObjectError> {
         let path = self.path(key);
         let uri = self.uri(key);
         let put = || {
@@ -109,7 +135,7 @@ impl Bucket {
                 mode: PutMode::Create,
                 ..Default::default()
             };
-            let (path, payload) = (&path, PutPayload::from(data.clone()));
+            let (path, payload) = (&path, data.clone());
             async move {
                 match self.store.put_opts(path, payload, opts).await {
                     Ok(_) => Ok(Put::Created),
@@ -194,7 +220,7 @@ impl Bucket {
 }
 
 /// A local write's I/O error as an [`ObjectError`] naming the object.
-fn local_error(base: &str, key: &str, e: std::io::Error) -> ObjectError {
+pub(crate) fn local_error(base: &str, key: &str, e: std::io::Error) -> ObjectError {
     ObjectError::Write {
         uri: format!("{base}/{key}"),
         cause: object_store::Error::Generic {

@@ -12,18 +12,30 @@
 //! `ztf/night=<YYYY-MM-DD>/<candid>/<science|template|difference>.fits.gz`
 //! ([`stamp_key`], [`Bucket::stamp`]).
 //!
+//! Packed layout (`pack`): stamps back to back in pack objects
+//! `<survey>/packs/night=<YYYY-MM-DD>/<run id>-<seq>.pack`, each stamp a byte range
+//! ([`Packs`], [`pack_key`]).
+//!
 //! Layout: `bucket` (opening a root, put/get), `local` (create-if-absent of a local
-//! file), `keys` (key layout), `transient` (which store errors are repeated).
+//! file), `keys` (key layout), `list` (listing and removing, for maintenance), `pack` (pack
+//! objects), `read` (a stamp's bytes from a row's reference: whole
+//! object or byte range, [`read_stamp`]), `transient` (which store errors are repeated).
 
 #![deny(missing_docs)]
 
 mod bucket;
 mod keys;
+mod list;
 mod local;
+mod pack;
+mod read;
 mod transient;
 
 pub use bucket::{Bucket, Put};
 pub use keys::{quarantine_key, stamp_key, StampRef};
+pub use list::Listed;
+pub use pack::{pack_key, PackOptions, Packed, Packs};
+pub use read::{read_stamp, StampLocation};
 
 /// Errors of object storage.
 ///
@@ -46,5 +58,13 @@ pub enum ObjectError {
         uri: String,
         /// Underlying error.
         cause: object_store::Error,
+    },
+    /// An object could not be read (missing, unreachable, shorter than the range).
+    #[error("reading {uri}: {reason}")]
+    Read {
+        /// Object URI.
+        uri: String,
+        /// What went wrong.
+        reason: String,
     },
 }

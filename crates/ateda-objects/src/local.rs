@@ -49,6 +49,20 @@ pub(crate) fn put(root: &Path, key: &str, data: &[u8]) -> std::io::Result<Put> {
 
 /// Writes `data` to a new temporary file next to `dest` and returns its path.
 fn write_temp(dest: &Path, data: &[u8]) -> std::io::Result<PathBuf> {
+    let (mut f, tmp) = create_temp(dest)?;
+    match f.write_all(data) {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            drop(f);
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Creates a new, empty hidden temporary file next to `dest`
+/// (`.<name>.<pid>-<n>.tmp`), which no key names, and returns it with its path.
+pub(crate) fn create_temp(dest: &Path) -> std::io::Result<(std::fs::File, PathBuf)> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let name = dest
         .file_name()
@@ -58,25 +72,17 @@ fn write_temp(dest: &Path, data: &[u8]) -> std::io::Result<PathBuf> {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
         let tmp = dest.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()));
         // create_new: a leftover of a dead process with the same pid is skipped, not reused
-        let mut f = match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => f,
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((f, tmp)),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
-        };
-        return match f.write_all(data) {
-            Ok(()) => Ok(tmp),
-            Err(e) => {
-                drop(f);
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        };
+        }
     }
 }
 
 /// Renames `from` to `to` unless `to` exists (then `AlreadyExists`), atomically.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     use rustix::fs::{renameat_with, RenameFlags, CWD};
     use rustix::io::Errno;
     match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
@@ -91,7 +97,7 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// Renames `from` to `to` unless `to` exists (then `AlreadyExists`), atomically.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     link_then_unlink(from, to)
 }
 

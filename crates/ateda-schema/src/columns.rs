@@ -21,6 +21,18 @@ pub fn cutout_uri(kind: &str) -> String {
     format!("cutout_{kind}_uri")
 }
 
+/// Name of the column holding a stamp's byte offset within the object at its URI (the
+/// packed layout; null where the whole object is the stamp).
+pub fn cutout_offset(kind: &str) -> String {
+    format!("cutout_{kind}_offset")
+}
+
+/// Name of the column holding a stamp's length in bytes within the object at its URI
+/// (the packed layout; null where the whole object is the stamp).
+pub fn cutout_length(kind: &str) -> String {
+    format!("cutout_{kind}_length")
+}
+
 /// Name of the column holding the file name a packet carried for this stamp kind.
 pub fn cutout_file_name(kind: &str) -> String {
     format!("cutout_{kind}_file_name")

@@ -166,6 +166,30 @@ pub fn bootstrap_schema(survey: &Survey) -> Result<Schema, SchemaError> {
             ),
         ));
     }
+    for s in survey.stamps {
+        fields.push(doc_field(
+            ids.fresh(),
+            &columns::cutout_offset(s.kind),
+            PrimitiveType::Long,
+            &format!(
+                "byte offset of the {} stamp within the object at {} (packed layout); \
+                 null: the whole object is the stamp",
+                s.kind,
+                columns::cutout_uri(s.kind)
+            ),
+        ));
+        fields.push(doc_field(
+            ids.fresh(),
+            &columns::cutout_length(s.kind),
+            PrimitiveType::Long,
+            &format!(
+                "length in bytes of the {} stamp within the object at {} (packed layout); \
+                 null: the whole object is the stamp",
+                s.kind,
+                columns::cutout_uri(s.kind)
+            ),
+        ));
+    }
     if let StampLayout::Record { file_name, .. } = survey.stamp_layout {
         for s in survey.stamps {
             fields.push(doc_field(

@@ -1,6 +1,9 @@
 //! Alert sources: `.avro` files, directories (recursive) and nightly
 //! `ztf_public_YYYYMMDD.tar.gz` tarballs read as a stream (never extracted).
 //!
+//! [`read_stream`] reads the same kinds from any [`std::io::Read`] (e.g. a tarball as it
+//! arrives over the network, `ateda fetch --ingest`) through the same code.
+//!
 //! Each source yields [`Item`]s in order: a [`Member`] with its bytes, or an
 //! [`Unreadable`] part with the reason and whatever bytes could be read, so
 //! nothing is dropped silently.
@@ -355,7 +358,53 @@ impl Drop for Permit {
     }
 }
 
+/// The bytes in flight of items made outside this crate (a stream's messages): each
+/// item holds its share until it is dropped, and making one waits for room, so memory
+/// stays bounded whatever the producer sends (see [`SourceLimits::in_flight_bytes`]).
+#[derive(Clone)]
+pub struct InFlight(Budget);
+
+impl InFlight {
+    /// A budget of `limits.in_flight_bytes()`.
+    pub fn new(limits: &SourceLimits) -> InFlight {
+        InFlight(Budget::new(limits.in_flight_bytes()))
+    }
+}
+
 impl Item {
+    /// A member read elsewhere (e.g. a Kafka message; `source` names it), counted in
+    /// `in_flight` (waits for room).
+    pub fn member(source: String, bytes: Vec<u8>, in_flight: &InFlight) -> Item {
+        Item::Member(Member {
+            source,
+            bytes,
+            permit: Permit {
+                budget: None,
+                bytes: 0,
+            },
+        })
+        .with_permit(&in_flight.0)
+    }
+
+    /// An unreadable part read elsewhere, with the bytes kept for quarantine.
+    pub fn unreadable(
+        source: String,
+        reason: String,
+        bytes: Vec<u8>,
+        in_flight: &InFlight,
+    ) -> Item {
+        Item::Unreadable(Unreadable {
+            source,
+            reason,
+            bytes,
+            permit: Permit {
+                budget: None,
+                bytes: 0,
+            },
+        })
+        .with_permit(&in_flight.0)
+    }
+
     fn with_permit(mut self, budget: &Budget) -> Item {
         let (bytes, slot) = match &mut self {
             Item::Member(m) => (m.bytes.len(), &mut m.permit),
@@ -375,7 +424,8 @@ impl Progress {
     pub fn bytes(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
-    fn add(&self, n: usize) {
+    /// Counts `n` more bytes read (a reader outside this crate, e.g. a stream).
+    pub fn add(&self, n: usize) {
         self.0.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
@@ -590,15 +640,35 @@ fn read_file(f: &SourceFile, opts: &ReadOptions, emit: &mut impl FnMut(Item) -> 
         inner: file,
         progress: opts.progress.clone(),
     };
-    match f.kind {
-        Kind::Avro => emit(capped_item(name, read_capped(reader, &opts.limits), opts)),
+    let mut raw = || raw_file(&f.path, &opts.limits);
+    read_source(&name, f.kind, reader, opts, &mut raw, emit)
+}
+
+/// Reads one source of `kind` from `reader` (a file or a stream), `name` being its
+/// escaped source string. `raw` gives the source's own bytes (at most `keep_bytes`, with
+/// a note) when it is unreadable before its first member: a file reads them again, a
+/// stream hands back what it recorded.
+fn read_source<R: Read>(
+    name: &str,
+    kind: Kind,
+    reader: R,
+    opts: &ReadOptions,
+    raw: &mut dyn FnMut() -> (Vec<u8>, String),
+    emit: &mut impl FnMut(Item) -> bool,
+) -> bool {
+    match kind {
+        Kind::Avro => emit(capped_item(
+            name.to_string(),
+            read_capped(reader, &opts.limits),
+            opts,
+        )),
         Kind::TarGz => {
             let mut buffered = BufReader::with_capacity(1 << 20, reader);
             let head = match buffered.fill_buf() {
                 Ok(head) => head,
                 Err(e) => {
                     return emit(Item::Unreadable(Unreadable {
-                        source: name,
+                        source: name.to_string(),
                         reason: format!("read error: {e}"),
                         bytes: Vec::new(),
                         permit: Permit::default(),
@@ -606,48 +676,140 @@ fn read_file(f: &SourceFile, opts: &ReadOptions, emit: &mut impl FnMut(Item) -> 
                 }
             };
             if head.is_empty() {
-                no_alerts(&name, 0, opts);
+                no_alerts(name, 0, opts);
                 return true;
             }
             if !head.starts_with(&[0x1f, 0x8b]) {
-                let (bytes, note) = raw_file(&f.path, &opts.limits);
+                let (bytes, note) = raw();
                 return emit(Item::Unreadable(Unreadable {
-                    source: name,
+                    source: name.to_string(),
                     reason: format!("not gzip data (bad magic bytes){note}"),
                     bytes,
                     permit: Permit::default(),
                 }));
             }
             read_tar(
-                f,
-                &name,
+                name,
                 flate2::read::MultiGzDecoder::new(buffered),
                 opts,
+                raw,
                 emit,
             )
         }
         Kind::Tar => read_tar(
-            f,
-            &name,
+            name,
             BufReader::with_capacity(1 << 20, reader),
             opts,
+            raw,
             emit,
         ),
     }
 }
 
+/// Reads one source from any reader, e.g. a tarball as it arrives over the network,
+/// yielding the same [`Item`]s as a file of that kind would: members named
+/// `name!member`, the same member cap, the same in-flight budget
+/// ([`SourceLimits::in_flight_bytes`]) and counters. `name` is the source string
+/// (escaped here, [`escape_bytes`]), e.g. `ztf_public_20231012.tar.gz`.
+///
+/// A stream cannot be read twice: when it is unreadable before its first member (not
+/// gzip, not tar), the quarantined bytes are the stream's first bytes as far as they
+/// were read (at most [`SourceLimits::keep_bytes`]), with their count and sha256 in the
+/// reason; a file would have been read again from its start. Returns `false` when `emit`
+/// asked to stop.
+pub fn read_stream<R: Read>(
+    name: &str,
+    kind: Kind,
+    reader: R,
+    opts: &ReadOptions,
+    mut emit: impl FnMut(Item) -> bool,
+) -> bool {
+    let budget = Budget::new(opts.limits.in_flight_bytes());
+    let recorded = Arc::new(Mutex::new(Recorded {
+        armed: true,
+        kept: Vec::new(),
+        seen: 0,
+        hasher: Sha256::new(),
+        keep: usize::try_from(opts.limits.keep_bytes).unwrap_or(usize::MAX),
+    }));
+    let reader = Recording {
+        inner: Counting {
+            inner: reader,
+            progress: opts.progress.clone(),
+        },
+        recorded: recorded.clone(),
+    };
+    let name = escape_bytes(name.as_bytes());
+    let rec = recorded.clone();
+    let mut raw = move || {
+        let mut r = rec.lock().unwrap_or_else(|p| p.into_inner());
+        let note = if r.seen as usize > r.kept.len() {
+            format!(
+                "; first {} of the {} bytes read from the stream kept, sha256 of those {}",
+                r.kept.len(),
+                r.seen,
+                hex(&r.hasher.clone().finalize())
+            )
+        } else {
+            String::new()
+        };
+        (std::mem::take(&mut r.kept), note)
+    };
+    let mut emit = |item: Item| {
+        // The first item ends the recording: only a source unreadable before its first
+        // member quarantines its own bytes.
+        let mut r = recorded.lock().unwrap_or_else(|p| p.into_inner());
+        if r.armed {
+            r.armed = false;
+            r.kept = Vec::new();
+        }
+        drop(r);
+        emit(item.with_permit(&budget))
+    };
+    read_source(&name, kind, reader, opts, &mut raw, &mut emit)
+}
+
+/// The first bytes of a stream, kept until its first item (see [`read_stream`]).
+struct Recorded {
+    armed: bool,
+    kept: Vec<u8>,
+    seen: u64,
+    hasher: Sha256,
+    keep: usize,
+}
+
+/// A reader that records the first bytes read through it while armed.
+struct Recording<R> {
+    inner: R,
+    recorded: Arc<Mutex<Recorded>>,
+}
+
+impl<R: Read> Read for Recording<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut r = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+        if r.armed && n > 0 {
+            let room = r.keep.saturating_sub(r.kept.len()).min(n);
+            r.kept.extend_from_slice(&buf[..room]);
+            r.hasher.update(&buf[..n]);
+            r.seen += n as u64;
+        }
+        Ok(n)
+    }
+}
+
 fn read_tar<R: Read>(
-    f: &SourceFile,
     name: &str,
     reader: R,
     opts: &ReadOptions,
+    raw: &mut dyn FnMut() -> (Vec<u8>, String),
     emit: &mut impl FnMut(Item) -> bool,
 ) -> bool {
     let mut archive = tar::Archive::new(reader);
-    // Before any member, a broken stream keeps the file's own bytes for quarantine.
-    let unreadable = |members: usize, reason: String, bytes: Vec<u8>| {
+    // Before any member, a broken stream keeps the source's own bytes for quarantine.
+    let mut unreadable = |members: usize, reason: String, bytes: Vec<u8>| {
         if members == 0 && bytes.is_empty() {
-            let (bytes, note) = raw_file(&f.path, &opts.limits);
+            let (bytes, note) = raw();
             Unreadable {
                 source: name.to_string(),
                 reason: format!("{reason}{note}"),
@@ -1110,6 +1272,183 @@ mod tests {
         assert!(reasons[0].1.contains("dangling symlink"), "{reasons:?}");
         assert_eq!(reasons[1].0, "sub/loop");
         assert!(reasons[1].1.contains("symlink loop"), "{reasons:?}");
+    }
+
+    /// A reader handing out at most `step` bytes per read, then failing if `fail`.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+        fail: bool,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.at == self.data.len() && self.fail {
+                return Err(std::io::Error::other("connection lost"));
+            }
+            let n = self.step.min(buf.len()).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn trickle(data: Vec<u8>) -> Trickle {
+        Trickle {
+            data,
+            at: 0,
+            step: 777,
+            fail: false,
+        }
+    }
+
+    fn stream_all(name: &str, kind: Kind, r: impl Read) -> (Vec<Item>, ReadOptions) {
+        let opts = ReadOptions::default();
+        let mut got = Vec::new();
+        assert!(read_stream(name, kind, r, &opts, |i| {
+            got.push(i);
+            true
+        }));
+        (got, opts)
+    }
+
+    fn described(items: &[Item]) -> Vec<(String, Vec<u8>)> {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Member(m) => (m.source.clone(), m.bytes.clone()),
+                Item::Unreadable(u) => (format!("unreadable {}", u.source), u.bytes.clone()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stream_yields_the_items_of_the_same_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let tb = tarball(
+            dir.path(),
+            &[("a.avro", b"one"), ("big.avro", &big), ("c.avro", b"three")],
+        );
+        let (from_file, _) = read_all(std::slice::from_ref(&tb), SourceLimits::default());
+        let bytes = std::fs::read(&tb).expect("read");
+        let name = "ztf_public_20231018.tar.gz";
+        let (from_stream, opts) = stream_all(name, Kind::TarGz, trickle(bytes.clone()));
+        let prefix = format!("{}!", tb.display());
+        let file_items: Vec<(String, Vec<u8>)> = described(&from_file)
+            .into_iter()
+            .map(|(s, b)| (s.replacen(&prefix, &format!("{name}!"), 1), b))
+            .collect();
+        assert_eq!(described(&from_stream), file_items);
+        assert_eq!(
+            described(&from_stream)[0].0,
+            "ztf_public_20231018.tar.gz!a.avro"
+        );
+        assert_eq!(opts.progress.bytes(), bytes.len() as u64);
+        // an uncompressed tar stream, and one Avro member
+        let mut t = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, "x.avro", &b"abc"[..])
+            .expect("append");
+        let plain = t.into_inner().expect("tar");
+        let (got, _) = stream_all("n.tar", Kind::Tar, trickle(plain));
+        assert_eq!(
+            described(&got),
+            [("n.tar!x.avro".to_string(), b"abc".to_vec())]
+        );
+        let (got, _) = stream_all("one.avro", Kind::Avro, trickle(b"avro".to_vec()));
+        assert_eq!(
+            described(&got),
+            [("one.avro".to_string(), b"avro".to_vec())]
+        );
+    }
+
+    #[test]
+    fn an_empty_stream_has_no_alerts_and_a_stream_name_is_escaped() {
+        let (got, opts) = stream_all("e.tar.gz", Kind::TarGz, trickle(Vec::new()));
+        assert!(got.is_empty());
+        assert_eq!(opts.counters.empty_sources.load(Ordering::Relaxed), 1);
+        // an empty night as the archive serves it: a gzip'd empty tar
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut t = tar::Builder::new(gz);
+        t.finish().expect("tar");
+        let bytes = t.into_inner().expect("tar").finish().expect("gz");
+        let (got, opts) = stream_all("a\nb.tar.gz", Kind::TarGz, trickle(bytes));
+        assert!(got.is_empty());
+        assert_eq!(opts.counters.empty_sources.load(Ordering::Relaxed), 1);
+        let (got, _) = stream_all("bad\n.tar.gz", Kind::TarGz, trickle(b"nope".to_vec()));
+        let Item::Unreadable(u) = &got[0] else {
+            panic!("unreadable");
+        };
+        assert_eq!(u.source, "bad\\n.tar.gz");
+    }
+
+    #[test]
+    fn a_broken_stream_keeps_what_it_read() {
+        // not gzip: the bytes read are kept for quarantine
+        let (got, _) = stream_all(
+            "x.tar.gz",
+            Kind::TarGz,
+            trickle(b"<html>404</html>".to_vec()),
+        );
+        let Item::Unreadable(u) = &got[0] else {
+            panic!("unreadable: {got:?}");
+        };
+        assert_eq!(u.bytes, b"<html>404</html>");
+        assert!(u.reason.contains("not gzip"), "{}", u.reason);
+        // gzip, not tar: the compressed bytes are kept
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&[9u8; 700]).expect("gz");
+        let raw = e.finish().expect("gz");
+        let (got, _) = stream_all("y.tar.gz", Kind::TarGz, trickle(raw.clone()));
+        let Item::Unreadable(u) = &got[0] else {
+            panic!("unreadable: {got:?}");
+        };
+        assert_eq!(u.bytes, raw);
+        // a stream failing after its first member: that member stays, the cut one is
+        // reported with the error, and nothing of the stream's head is kept
+        let dir = tempfile::tempdir().expect("tmp");
+        let big: Vec<u8> = (0..400_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let tb = tarball(dir.path(), &[("a.avro", b"one"), ("b.avro", &big)]);
+        let bytes = std::fs::read(&tb).expect("read");
+        let cut = Trickle {
+            data: bytes[..bytes.len() / 2].to_vec(),
+            at: 0,
+            step: 4096,
+            fail: true,
+        };
+        let (got, _) = stream_all("z.tar.gz", Kind::TarGz, cut);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(matches!(&got[0], Item::Member(m) if m.bytes == b"one"));
+        let Item::Unreadable(u) = &got[1] else {
+            panic!("unreadable: {got:?}");
+        };
+        assert_eq!(u.source, "z.tar.gz!b.avro");
+        assert!(u.reason.contains("connection lost"), "{}", u.reason);
+    }
+
+    #[test]
+    fn a_stream_stops_when_asked() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let tb = tarball(dir.path(), &[("a.avro", b"one"), ("b.avro", b"two")]);
+        let bytes = std::fs::read(&tb).expect("read");
+        let mut n = 0;
+        let all = read_stream(
+            "s.tar.gz",
+            Kind::TarGz,
+            trickle(bytes),
+            &ReadOptions::default(),
+            |_| {
+                n += 1;
+                false
+            },
+        );
+        assert!(!all);
+        assert_eq!(n, 1);
     }
 
     #[test]

@@ -6,9 +6,12 @@
   mjdstarthist (first detection of the object in Rubin's history: the diaObject's
   firstDiaSourceMjdTai; Rubin leaves it NaN for a brand-new object, whose only diaSource,
   nDiaSources <= 1, is then this alert's).
-  Typed and empty when the lakehouse has no bronze.lsst_alerts.
+  The stamps' byte ranges (packed layout) as typed nulls when bronze predates them
+  (macros/optional_columns.sql). Typed and empty when the lakehouse has no
+  bronze.lsst_alerts.
 -#}
 {%- set bronze = source('bronze', 'lsst_alerts') -%}
+{%- set bronze_columns = ateda.bronze_columns(bronze, ateda.survey_enabled('lsst')) -%}
 {%- set columns = [
     ('a.diaSourceId', 'alert_diaSourceId', 'bigint'),
     ('a.alertId', 'alertId', 'bigint'),
@@ -22,6 +25,7 @@
     ('a.cutout_science_uri', 'cutout_science_uri', 'string'),
     ('a.cutout_template_uri', 'cutout_template_uri', 'string'),
     ('a.cutout_difference_uri', 'cutout_difference_uri', 'string'),
+] + ateda.cutout_range_columns(bronze_columns, 'a') + [
     (ateda.list_length('a.prvDiaSources'), 'n_prv_dia_sources', 'int'),
     (ateda.list_length('a.prvDiaForcedSources'), 'n_prv_dia_forced_sources', 'int'),
     ('a.ssSource is not null', 'has_ss_source', 'boolean'),

@@ -1,8 +1,11 @@
 {#-
   The alerts of the batch (var `night`, or every night), candidate fields flattened, and
   the rules of macros/ztf.sql applied once: mjd, isdiffpos as a sign, corrected, stellar,
-  has_stamp.
+  has_stamp; the stamps' byte ranges (packed layout) as typed nulls when bronze predates
+  them (macros/optional_columns.sql).
 -#}
+{%- set bronze = source('bronze', 'alerts') -%}
+{%- set bronze_columns = ateda.bronze_columns(bronze) %}
 select
     a.candid,
     a.objectId,
@@ -15,6 +18,9 @@ select
     a.cutout_science_uri,
     a.cutout_template_uri,
     a.cutout_difference_uri,
+    {%- for expr, alias, type in ateda.cutout_range_columns(bronze_columns, 'a') %}
+    {{ expr }} as {{ alias }},
+    {%- endfor %}
     {{ ateda.list_length('a.prv_candidates') }} as n_prv_candidates,
     {{ ateda.list_length('a.fp_hists') }} as n_fp_hists,
     a.candidate.jd as jd,
@@ -88,7 +94,7 @@ select
     {{ ateda.is_corrected('a.candidate.distnr') }} as corrected,
     {{ ateda.is_stellar('a.candidate.distpsnr1', 'a.candidate.sgscore1', 'a.candidate.chinr', 'a.candidate.sharpnr') }} as stellar,
     {{ ateda.has_stamp('a.cutout_science_uri', 'a.cutout_template_uri', 'a.cutout_difference_uri') }} as has_stamp
-from {{ source('bronze', 'alerts') }} as a
+from {{ bronze }} as a
 {% if var('night') %}
 where a.night = {{ ateda.date_literal(var('night')) }}
 {% endif %}

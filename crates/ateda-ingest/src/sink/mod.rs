@@ -4,6 +4,7 @@
 //! run's files before the commit), then the ledger and quarantine records.
 
 mod overlap;
+mod packing;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -15,9 +16,10 @@ use ateda_lakehouse::{
     ledger_batch, quarantine_batch, BronzeTable, DataWriter, Lakehouse, LedgerRow, QuarantineRow,
     ALERTS_SNAPSHOT, RUN_ID,
 };
-use ateda_objects::{quarantine_key, Bucket};
+use ateda_objects::{quarantine_key, Bucket, Packs};
 
 use crate::counters::{add, Live};
+use crate::feed::Position;
 use crate::worker::Decoded;
 use crate::IngestError;
 use overlap::Others;
@@ -33,6 +35,8 @@ struct PendingMember {
 pub(crate) struct Sink<'a> {
     lakehouse: &'a Lakehouse,
     quarantine: Bucket,
+    /// The packed layout's packs (closed before every alerts commit); `None`: per-stamp.
+    packs: Option<Packs>,
     run_id: String,
     commit_every: usize,
     live: Live,
@@ -51,12 +55,16 @@ pub(crate) struct Sink<'a> {
     pending_quarantine: Vec<QuarantineRow>,
     /// This table's last alerts commit in this run (each survey's sink has its own).
     last_snapshot: Option<i64>,
+    /// The stream position map recorded at a snapshot (the last one this sink committed
+    /// or read), so that a commit onto it need not load the table to merge.
+    recorded: Option<(i64, ateda_lakehouse::StreamOffsets)>,
 }
 
 impl<'a> Sink<'a> {
     pub(crate) async fn new(
         lakehouse: &'a Lakehouse,
         quarantine: Bucket,
+        packs: Option<Packs>,
         commit_every: usize,
         run_id: String,
         live: &Live,
@@ -66,6 +74,7 @@ impl<'a> Sink<'a> {
             quarantined_before: lakehouse.quarantined().await?,
             lakehouse,
             quarantine,
+            packs,
             run_id,
             commit_every: commit_every.max(1),
             live: live.clone(),
@@ -80,16 +89,21 @@ impl<'a> Sink<'a> {
             pending_members: Vec::new(),
             pending_quarantine: Vec::new(),
             last_snapshot: None,
+            recorded: None,
         })
     }
 
+    /// A data file name prefix of this run, unique across its sinks: the ledger and
+    /// quarantine tables are shared by the surveys' sinks, so the survey is in the name.
     fn next_prefix(&mut self, what: &str) -> String {
-        let p = format!("{}{what}-{:05}", self.run_id, self.file_seq);
+        let survey = self.lakehouse.survey().name;
+        let p = format!("{}-{survey}{what}-{:05}", self.run_id, self.file_seq);
         self.file_seq += 1;
         p
     }
 
-    /// Adds new rows (their keys claimed by this run, their stamps stored).
+    /// Adds new rows (their keys claimed by this run; their stamps stored, or packed
+    /// here in the packed layout).
     pub(crate) async fn add(&mut self, d: Decoded) -> Result<(), IngestError> {
         let first = self.pending_members.len();
         for m in d.members {
@@ -114,12 +128,19 @@ impl<'a> Sink<'a> {
                 .await?;
             self.data.insert(d.table.id, (d.table.clone(), w));
         }
+        let batch = match &mut self.packs {
+            Some(packs) => {
+                let survey = self.lakehouse.survey();
+                packing::pack_batch(packs, survey, d.batch, d.stamps, &self.live).await?
+            }
+            None => d.batch,
+        };
         if let Some((_, w)) = self.data.get_mut(&d.table.id) {
-            w.write(&d.batch).await?;
+            w.write(&batch).await?;
         }
         self.pending_rows += kept;
         if self.pending_rows >= self.commit_every {
-            self.commit().await?;
+            self.commit(None).await?;
         }
         Ok(())
     }
@@ -157,42 +178,56 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
-    /// Commits pending alert rows, then the ledger and quarantine records.
-    pub(crate) async fn commit(&mut self) -> Result<(), IngestError> {
+    /// Commits what is pending: the quarantine records first (so a stream position can
+    /// never pass a rejected member whose record is not stored), then the alert rows
+    /// (with `position`, when given, in the same snapshot; an offsets-only snapshot when
+    /// no row is new), then records of rows that lost to a concurrent writer while
+    /// committing, then the ledger.
+    pub(crate) async fn commit(&mut self, position: Option<&Position>) -> Result<(), IngestError> {
+        self.commit_quarantine().await?;
         let mut snapshot = None;
-        if !self.data.is_empty() {
+        if let Some(packs) = &mut self.packs {
+            // every pack the pending rows point into is whole before they are committed
+            add(&self.live.packs_written, packs.close().await?);
+        }
+        if !self.data.is_empty() || position.is_some() {
             let mut groups = Vec::new();
             for (_, (table, w)) in std::mem::take(&mut self.data) {
                 groups.push((table, w.close().await?));
             }
             let started = Instant::now();
-            let (id, rows) = self.commit_checked(groups).await?;
-            snapshot = id;
+            let (id, rows) = self.commit_checked(groups, position).await?;
             let micros = started.elapsed().as_micros() as u64;
             metrics::histogram!("ateda_commit_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
             add(&self.live.commit_micros, micros);
-            if let Some(id) = snapshot {
+            if id.is_some() {
                 add(&self.live.commits, 1);
+            }
+            if let (Some(id), true) = (id, rows > 0) {
+                snapshot = Some(id);
                 self.live.snapshot_id.store(id, Ordering::Relaxed);
                 self.last_snapshot = Some(id);
             }
             let table = self.lakehouse.name(BronzeTable::Alerts);
-            if let (Some(id), Ok(mut tables)) = (snapshot, self.live.tables.lock()) {
+            if let (Some(id), Ok(mut tables)) = (id, self.live.tables.lock()) {
                 let t = tables.entry(table.to_string()).or_default();
                 t.rows += rows as u64;
                 t.snapshot_id = Some(id);
             }
-            tracing::info!(rows, snapshot = ?snapshot, ms = micros / 1000, "committed bronze.{table}");
+            if rows > 0 || position.is_none() {
+                tracing::info!(rows, snapshot = ?id, ms = micros / 1000, "committed bronze.{table}");
+            } else {
+                tracing::debug!(snapshot = ?id, ms = micros / 1000, "position committed to bronze.{table}");
+            }
         }
         self.pending_rows = 0;
+        self.commit_quarantine().await?;
         let last_snapshot = snapshot.or(self.last_snapshot);
         let now = chrono::Utc::now().timestamp_micros();
         let members = std::mem::take(&mut self.pending_members);
-        let run_id = self.run_id.clone();
-        let props = || HashMap::from([(RUN_ID.to_string(), run_id.clone())]);
         if !members.is_empty() {
-            let mut ledger_props = props();
+            let mut ledger_props = HashMap::from([(RUN_ID.to_string(), self.run_id.clone())]);
             if let Some(id) = snapshot {
                 // names the alerts commit these rows account for (see `ledger`)
                 ledger_props.insert(ALERTS_SNAPSHOT.to_string(), id.to_string());
@@ -219,18 +254,25 @@ impl<'a> Sink<'a> {
                 )
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Commits the pending quarantine records.
+    async fn commit_quarantine(&mut self) -> Result<(), IngestError> {
         let rejected = std::mem::take(&mut self.pending_quarantine);
-        if !rejected.is_empty() {
-            let prefix = self.next_prefix("-quarantine");
-            self.lakehouse
-                .append(
-                    BronzeTable::Quarantine,
-                    |schema| quarantine_batch(schema, &rejected),
-                    &prefix,
-                    props(),
-                )
-                .await?;
+        if rejected.is_empty() {
+            return Ok(());
         }
+        let prefix = self.next_prefix("-quarantine");
+        let props = HashMap::from([(RUN_ID.to_string(), self.run_id.clone())]);
+        self.lakehouse
+            .append(
+                BronzeTable::Quarantine,
+                |schema| quarantine_batch(schema, &rejected),
+                &prefix,
+                props,
+            )
+            .await?;
         Ok(())
     }
 }

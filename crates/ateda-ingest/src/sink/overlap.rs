@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use ateda_decode::{hex, TableSchema};
 use ateda_lakehouse::{
-    key_ranges, parquet_bytes, Appended, BronzeTable, QuarantineRow, LEDGER_FOLLOWS, RUN_ID,
+    key_ranges, parquet_bytes, stream_offsets_at, stream_offsets_property, Appended, BronzeTable,
+    LakehouseError, QuarantineRow, StreamOffsets, LEDGER_FOLLOWS, RUN_ID,
 };
 use ateda_objects::quarantine_key;
 use iceberg::spec::DataFile;
 
 use super::Sink;
 use crate::counters::{add, sub};
+use crate::feed::Position;
 use crate::IngestError;
 
 /// Key ranges per commit-time check.
@@ -45,22 +47,41 @@ impl Sink<'_> {
     /// the table moved, the new snapshots are walked and the check runs again. Returns
     /// the snapshot (none when every row had been committed by others) and the rows
     /// committed.
+    ///
+    /// With a stream `position`, the commit carries the group's position map (the one
+    /// recorded at the snapshot it goes onto, merged with `position`), and is made even
+    /// when no row is new (a snapshot with no data file), so the position moves on.
     pub(super) async fn commit_checked(
         &mut self,
         mut groups: Vec<(Arc<TableSchema>, Vec<DataFile>)>,
+        position: Option<&Position>,
     ) -> Result<(Option<i64>, usize), IngestError> {
         loop {
             groups = self.take_out_committed(groups).await?;
-            let files: Vec<DataFile> = groups.iter().flat_map(|g| g.1.clone()).collect();
-            let rows = self.pending_keys.len();
+            let mut files: Vec<DataFile> = groups.iter().flat_map(|g| g.1.clone()).collect();
+            let mut rows = self.pending_keys.len();
             if files.is_empty() || rows == 0 {
-                return Ok((None, 0));
+                if position.is_none() {
+                    return Ok((None, 0));
+                }
+                // every row was taken out: a position-only commit
+                files.clear();
+                rows = 0;
             }
-            let props = HashMap::from([
+            let mut props = HashMap::from([
                 (RUN_ID.to_string(), self.run_id.clone()),
                 ("ateda.rows".to_string(), rows.to_string()),
-                (LEDGER_FOLLOWS.to_string(), "follows".to_string()),
             ]);
+            if rows > 0 {
+                props.insert(LEDGER_FOLLOWS.to_string(), "follows".to_string());
+            }
+            let mut merged = None;
+            if let Some(p) = position {
+                let mut map = self.recorded_offsets(&p.group).await?;
+                map.merge_max(&p.offsets);
+                props.insert(stream_offsets_property(&p.group), map.to_json());
+                merged = Some(map);
+            }
             match self
                 .lakehouse
                 .commit_at(BronzeTable::Alerts, self.others.validated, files, props)
@@ -69,11 +90,34 @@ impl Sink<'_> {
                 Appended::Committed(id) => {
                     self.others.validated = Some(id);
                     self.pending_keys.clear();
+                    if let Some(map) = merged {
+                        self.recorded = Some((id, map));
+                    }
                     return Ok((Some(id), rows));
                 }
                 Appended::Moved => self.walk_new_snapshots().await?,
             }
         }
+    }
+
+    /// The group's position map recorded at the snapshot the next commit goes onto (the
+    /// newest carrying it in that snapshot's history; empty when none does).
+    async fn recorded_offsets(&mut self, group: &str) -> Result<StreamOffsets, IngestError> {
+        let Some(at) = self.others.validated else {
+            return Ok(StreamOffsets::new());
+        };
+        if let Some((id, map)) = &self.recorded {
+            if *id == at {
+                return Ok(map.clone());
+            }
+        }
+        let table = self.lakehouse.load(BronzeTable::Alerts).await?;
+        let map = stream_offsets_at(&table, group, Some(at))
+            .map_err(|e| IngestError::Lakehouse(LakehouseError::Config(e.to_string())))?
+            .map(|(_, m)| m)
+            .unwrap_or_default();
+        self.recorded = Some((at, map.clone()));
+        Ok(map)
     }
 
     /// Walks the snapshots committed since the last one validated, collecting the data

@@ -89,6 +89,7 @@ pub fn options(root: &Path, sources: Vec<PathBuf>) -> IngestOptions {
         chunk_alerts: 4,
         workers: 2,
         upload_concurrency: 8,
+        cutout_layout: ateda_ingest::CutoutLayout::PerStamp,
         limits: Default::default(),
         first_night: None,
         last_night: None,

@@ -1,5 +1,5 @@
 {{ config(**ateda.incremental_config(keys=['diaSourceId'])) }}
-{#- One row per Rubin alert packet (bronze key diaSourceId): the alert's own diaSource, history sizes, stamp URIs and provenance. -#}
+{#- One row per Rubin alert packet (bronze key diaSourceId): the alert's own diaSource, history sizes, stamp URIs with their byte ranges, and provenance. -#}
 select
     alert_diaSourceId as diaSourceId,
     alertId,
@@ -35,6 +35,12 @@ select
     cutout_science_uri,
     cutout_template_uri,
     cutout_difference_uri,
+    cutout_science_offset,
+    cutout_science_length,
+    cutout_template_offset,
+    cutout_template_length,
+    cutout_difference_offset,
+    cutout_difference_length,
     ingest_schema_version,
     ingest_source,
     ingest_run_id

@@ -1,5 +1,5 @@
 {{ config(**ateda.incremental_config(keys=['candid'])) }}
-{#- One row per alert packet: the alert's own candidate, provenance and stamp URIs. -#}
+{#- One row per alert packet: the alert's own candidate, provenance and stamp URIs and byte ranges. -#}
 select
     candid,
     objectId,
@@ -41,6 +41,12 @@ select
     cutout_science_uri,
     cutout_template_uri,
     cutout_difference_uri,
+    cutout_science_offset,
+    cutout_science_length,
+    cutout_template_offset,
+    cutout_template_length,
+    cutout_difference_offset,
+    cutout_difference_length,
     schemavsn,
     publisher,
     ingest_schema_version,
