@@ -51,8 +51,8 @@ pub(crate) struct Decoded {
     /// Every member decoded, in order.
     pub members: Vec<MemberCount>,
     /// Packed layout: per new row, its night and its stamps in the survey's stamp order
-    /// (the bytes share the packet's buffer); empty in the per-stamp layout, where the
-    /// stamps are already stored.
+    /// (copied into one buffer per batch: [`compact`]); empty in the per-stamp layout,
+    /// where the stamps are already stored.
     pub stamps: Vec<RowStamps>,
 }
 
@@ -128,17 +128,11 @@ impl Worker {
         let keep: Vec<bool> = verdicts.iter().map(|v| *v == Verdict::New).collect();
         let mut uploads = Vec::new();
         let mut packed = Vec::new();
-        for (s, _) in batch.stamps.into_iter().zip(&keep).filter(|(_, k)| **k) {
-            if self.packed {
-                packed.push(RowStamps {
-                    night: s.night,
-                    stamps: s
-                        .stamps
-                        .into_iter()
-                        .map(|st| st.map(|st| st.data))
-                        .collect(),
-                });
-            } else {
+        let new_rows = batch.stamps.into_iter().zip(&keep).filter(|(_, k)| **k);
+        if self.packed {
+            packed = compact(new_rows.map(|(s, _)| s).collect());
+        } else {
+            for (s, _) in new_rows {
                 uploads.extend(s.stamps.into_iter().flatten().map(|st| (st.key, st.data)));
             }
         }
@@ -294,6 +288,44 @@ impl Worker {
     }
 }
 
+/// The stamps of a batch's new rows for the packed layout, copied back to back into one
+/// buffer of their own: a stamp is a slice of its packet's buffer, and until the sink has
+/// packed it the slice would keep the whole packet (its read buffer included) alive.
+fn compact(rows: Vec<ateda_decode::AlertStamps>) -> Vec<RowStamps> {
+    let total: usize = rows
+        .iter()
+        .flat_map(|r| r.stamps.iter().flatten())
+        .map(|st| st.data.len())
+        .sum();
+    let mut buf = bytes::BytesMut::with_capacity(total);
+    let mut spans = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let kinds: Vec<Option<(usize, usize)>> = r
+            .stamps
+            .iter()
+            .map(|st| {
+                st.as_ref().map(|st| {
+                    let at = buf.len();
+                    buf.extend_from_slice(&st.data);
+                    (at, st.data.len())
+                })
+            })
+            .collect();
+        spans.push((r.night, kinds));
+    }
+    let buf = buf.freeze();
+    spans
+        .into_iter()
+        .map(|(night, kinds)| RowStamps {
+            night,
+            stamps: kinds
+                .into_iter()
+                .map(|k| k.map(|(at, len)| buf.slice(at..at + len)))
+                .collect(),
+        })
+        .collect()
+}
+
 /// Runs a worker on its own thread until the members run out or the sink is gone.
 pub(crate) fn spawn_worker(
     mut w: Worker,
@@ -347,4 +379,57 @@ pub(crate) fn spawn_worker(
         }
         w.flush_all(&tx);
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ateda_decode::{AlertStamps, Stamp};
+    use bytes::Bytes;
+
+    fn stamp(packet: &Bytes, at: usize, len: usize) -> Option<Stamp> {
+        Some(Stamp {
+            file_name: None,
+            data: packet.slice(at..at + len),
+            key: format!("k{at}"),
+        })
+    }
+
+    #[test]
+    fn compact_keeps_every_stamp_exact_and_lets_the_packets_go() {
+        let packets: Vec<Bytes> = (0..3u8)
+            .map(|i| Bytes::from((0..10_000u32).map(|j| (j as u8) ^ i).collect::<Vec<u8>>()))
+            .collect();
+        let rows: Vec<AlertStamps> = packets
+            .iter()
+            .enumerate()
+            .map(|(i, p)| AlertStamps {
+                key: i as i64 + 1,
+                night: 19_000 + i as i32,
+                sha256: [0; 32],
+                stamps: vec![stamp(p, 100, 2_000), None, stamp(p, 5_000, 3_000 + i)],
+            })
+            .collect();
+        let want: Vec<(i32, Vec<Option<Vec<u8>>>)> = rows
+            .iter()
+            .map(|r| {
+                let s = r.stamps.iter().map(|s| s.as_ref().map(|s| s.data.to_vec()));
+                (r.night, s.collect())
+            })
+            .collect();
+        let packed = compact(rows);
+        let got: Vec<(i32, Vec<Option<Vec<u8>>>)> = packed
+            .iter()
+            .map(|r| {
+                let s = r.stamps.iter().map(|s| s.as_ref().map(|s| s.to_vec()));
+                (r.night, s.collect())
+            })
+            .collect();
+        assert_eq!(got, want);
+        // While the compacted stamps live, the packets are referenced by nothing else.
+        for p in packets {
+            assert!(p.is_unique(), "a packet buffer is still shared");
+        }
+        drop(packed);
+    }
 }

@@ -16,11 +16,11 @@
 //!   multipart upload in parts of that size (at most two parts in flight). Local: the bytes
 //!   go to a hidden temporary file in the pack's directory, renamed into place without
 //!   replacing anything, as a per-stamp object is.
-//! - Memory: on S3 the stamps are copied into the pack's own buffer (a stamp is a slice of
-//!   its packet's buffer, and holding the slice would keep the whole packet), so a
-//!   [`Packs`] holds the open pack's bytes plus at most one pack still being closed in the
-//!   background (or, multipart, [`PARTS_IN_FLIGHT`] parts). Local packs are written out
-//!   every [`LOCAL_WRITE_BYTES`].
+//! - Memory: on S3 the stamps are copied into the pack's own buffer, one allocation of
+//!   up to a part (a stamp is a slice of its packet's buffer: holding the slice would keep
+//!   the whole packet), so a [`Packs`] holds the open pack's bytes plus at most one pack
+//!   still being closed in the background (multipart: two parts in flight). Local packs
+//!   are written out every 8 MiB.
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ use std::sync::Arc;
 use ateda_schema::Survey;
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload, PutPayloadMut, WriteMultipart};
+use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
 use tokio::task::JoinHandle;
 
 use crate::bucket::local_error;
@@ -42,9 +42,6 @@ const LOCAL_WRITE_BYTES: usize = 8 << 20;
 
 /// Parts of a multipart pack upload in flight at once.
 const PARTS_IN_FLIGHT: usize = 2;
-
-/// Allocation unit of an S3 pack's buffer.
-const BUFFER_BLOCK_BYTES: usize = 1 << 20;
 
 /// How packs are sized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,8 +126,9 @@ enum Out {
         pending: Vec<Bytes>,
         pending_bytes: usize,
     },
-    /// Buffered for one PUT while it fits in a part.
-    Buffer(PutPayloadMut),
+    /// Buffered for one PUT while it fits in a part: one allocation of up to a part,
+    /// freed as a whole once the PUT is done.
+    Buffer(Vec<u8>),
     /// A multipart upload (the pack outgrew one part).
     Multipart(WriteMultipart),
 }
@@ -177,7 +175,8 @@ impl Packs {
             Entry::Vacant(v) => {
                 let key = pack_key(&self.survey, night, &self.run_id, self.seq);
                 self.seq += 1;
-                v.insert(start(&self.bucket, key)?)
+                let capacity = self.opts.target.min(self.opts.part as u64) as usize;
+                v.insert(start(&self.bucket, key, capacity)?)
             }
         };
         let offset = pack.len;
@@ -223,8 +222,9 @@ impl Packs {
     }
 }
 
-/// Opens a new pack under `key`.
-fn start(bucket: &Bucket, key: String) -> Result<Pack, ObjectError> {
+/// Opens a new pack under `key` (on S3 with a buffer of `capacity` bytes reserved: pages
+/// are only touched as stamps arrive).
+fn start(bucket: &Bucket, key: String, capacity: usize) -> Result<Pack, ObjectError> {
     let uri: Arc<str> = bucket.uri(&key).into();
     let out = match bucket.local_root() {
         Some(root) => {
@@ -244,7 +244,7 @@ fn start(bucket: &Bucket, key: String) -> Result<Pack, ObjectError> {
                 pending_bytes: 0,
             }
         }
-        None => Out::Buffer(PutPayloadMut::new().with_block_size(BUFFER_BLOCK_BYTES)),
+        None => Out::Buffer(Vec::with_capacity(capacity)),
     };
     Ok(Pack {
         key,
@@ -278,13 +278,13 @@ async fn write(
             }
         }
         Out::Buffer(buf) => {
-            if buf.content_length().saturating_add(data.len()) <= part {
+            if buf.len().saturating_add(data.len()) <= part {
                 // A copy, so that the packet's buffer can be freed.
                 buf.extend_from_slice(&data);
                 return Ok(());
             }
             // Outgrew one part: a multipart upload from here on.
-            let buffered = std::mem::take(buf).freeze();
+            let buffered = Bytes::from(std::mem::take(buf));
             let path: Path = bucket.path(&pack.key);
             let upload = bucket
                 .store()
@@ -292,9 +292,7 @@ async fn write(
                 .await
                 .map_err(write_error)?;
             let mut chunked = WriteMultipart::new_with_chunk_size(upload, part);
-            for chunk in buffered {
-                chunked.put(chunk);
-            }
+            chunked.put(buffered);
             chunked.write(&data);
             pack.out = Out::Multipart(chunked);
         }
@@ -369,13 +367,12 @@ async fn finish(bucket: Bucket, mut pack: Pack) -> Result<(), ObjectError> {
             .map_err(|e| local_error(bucket.base_uri(), &pack.key, e))
         }
         Out::Buffer(buf) => {
-            let payload: PutPayload = std::mem::take(buf).freeze();
+            let payload = PutPayload::from(Bytes::from(std::mem::take(buf)));
             bucket.put_payload_if_absent(&pack.key, payload).await?;
             Ok(())
         }
         Out::Multipart(_) => {
-            let Out::Multipart(chunked) =
-                std::mem::replace(&mut pack.out, Out::Buffer(PutPayloadMut::new()))
+            let Out::Multipart(chunked) = std::mem::replace(&mut pack.out, Out::Buffer(Vec::new()))
             else {
                 return Ok(());
             };
