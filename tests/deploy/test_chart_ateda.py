@@ -281,12 +281,14 @@ def test_every_tuning_value_is_a_flag_the_binary_accepts(tools):
 
 def test_cutout_layout_env(tools):
     """cutouts.layout renders as ATEDA_CUTOUT_LAYOUT (default per-stamp) and
-    cutouts.packSize as ATEDA_PACK_SIZE (only when set, as an exact integer), in the
-    ConfigMap every ateda container (Job, CronJob, stream Deployment) reads."""
+    cutouts.packSize / packPartSize as ATEDA_PACK_SIZE / ATEDA_PACK_PART_SIZE (only when
+    set, as exact integers), in the ConfigMap every ateda container (Job, CronJob, stream
+    Deployment) reads."""
     for name in ("ci-default", "env-kind", "env-large"):
         env = env_configmap(render(tools, *VALUES[name]))
         assert env["ATEDA_CUTOUT_LAYOUT"] == "per-stamp", name
         assert "ATEDA_PACK_SIZE" not in env, name
+        assert "ATEDA_PACK_PART_SIZE" not in env, name
     stream = [
         "--set",
         "stream.brokers=kafka:9092",
@@ -304,10 +306,13 @@ def test_cutout_layout_env(tools):
         "cutouts.layout=packed",
         "--set",
         "cutouts.packSize=134217728",
+        "--set",
+        "cutouts.packPartSize=33554432",
     )
     env = env_configmap(docs)
     assert env["ATEDA_CUTOUT_LAYOUT"] == "packed"
     assert env["ATEDA_PACK_SIZE"] == "134217728"
+    assert env["ATEDA_PACK_PART_SIZE"] == "33554432"
     owners = {owner.split("/")[0] for owner, _ in pod_specs(docs)}
     assert {"Job", "CronJob", "Deployment"} <= owners, owners
     for owner, spec in pod_specs(docs):
@@ -349,6 +354,7 @@ def _schema() -> dict:
         (["--set", "ingest.commitEvery=many"], "commitEvery"),
         (["--set", "cutouts.layout=zip"], "cutouts.layout"),
         (["--set", "cutouts.packSize=0"], "cutouts.packSize"),
+        (["--set", "cutouts.packPartSize=1048576"], "cutouts.packPartSize"),
         (["--set", "job.enabled=true"], "job.night"),
         (["--set", "job.enabled=true", "--set", "job.night=2023-10-12"], "job.night"),
         (
