@@ -21,6 +21,43 @@ pub struct Bucket {
     local_root: Option<std::path::PathBuf>,
 }
 
+/// Where a URI of this crate points: `s3://bucket/rest`, or a local path
+/// (`file:///abs/path`, `/abs/path`, `rel/path`). The one home of that rule, for roots
+/// ([`Bucket::open`]) and single objects ([`crate::read_stamp`]).
+pub(crate) enum Location<'a> {
+    /// An S3 bucket and what follows it (a prefix or a key, possibly empty).
+    S3 { bucket: &'a str, rest: &'a str },
+    /// A local path.
+    Local(std::path::PathBuf),
+}
+
+impl<'a> Location<'a> {
+    /// Parses a URI; the error says what is wrong with it.
+    pub(crate) fn parse(uri: &'a str) -> Result<Location<'a>, String> {
+        if let Some(rest) = uri.strip_prefix("s3://") {
+            let (bucket, rest) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err("no bucket name".into());
+            }
+            return Ok(Location::S3 { bucket, rest });
+        }
+        match uri.strip_prefix("file://") {
+            Some(p) => Ok(Location::Local(p.into())),
+            None if uri.contains("://") => Err("scheme must be file:// or s3://".into()),
+            None => Ok(Location::Local(uri.into())),
+        }
+    }
+}
+
+/// A store for an S3 bucket: credentials, endpoint, region and `AWS_ALLOW_HTTP` from the
+/// standard `AWS_*` environment variables.
+pub(crate) fn s3_store(bucket: &str) -> Result<object_store::aws::AmazonS3, String> {
+    AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// Outcome of a create-if-absent write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {
@@ -39,33 +76,25 @@ impl Bucket {
             uri: uri.to_string(),
             reason,
         };
-        if let Some(rest) = uri.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(bad("no bucket name".into()));
+        let dir = match Location::parse(uri).map_err(bad)? {
+            Location::Local(dir) => dir,
+            Location::S3 {
+                bucket,
+                rest: prefix,
+            } => {
+                let store = s3_store(bucket).map_err(bad)?;
+                let prefix = prefix.trim_matches('/');
+                return Ok(Bucket {
+                    local_root: None,
+                    store: Arc::new(store),
+                    prefix: Path::from(prefix),
+                    base_uri: if prefix.is_empty() {
+                        format!("s3://{bucket}")
+                    } else {
+                        format!("s3://{bucket}/{prefix}")
+                    },
+                });
             }
-            let store = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()
-                .map_err(|e| bad(e.to_string()))?;
-            let prefix = prefix.trim_matches('/');
-            return Ok(Bucket {
-                local_root: None,
-                store: Arc::new(store),
-                prefix: Path::from(prefix),
-                base_uri: if prefix.is_empty() {
-                    format!("s3://{bucket}")
-                } else {
-                    format!("s3://{bucket}/{prefix}")
-                },
-            });
-        }
-        let dir = match uri.strip_prefix("file://") {
-            Some(p) => std::path::PathBuf::from(p),
-            None if uri.contains("://") => {
-                return Err(bad("scheme must be file:// or s3://".into()))
-            }
-            None => std::path::PathBuf::from(uri),
         };
         std::fs::create_dir_all(&dir).map_err(|e| bad(format!("cannot create directory: {e}")))?;
         let dir = std::fs::canonicalize(&dir).map_err(|e| bad(e.to_string()))?;

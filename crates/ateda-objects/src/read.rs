@@ -8,10 +8,10 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+use crate::bucket::{s3_store, Location};
 use crate::ObjectError;
 
 /// Where one stamp's bytes are.
@@ -56,23 +56,15 @@ fn read_error(uri: &str, reason: impl std::fmt::Display) -> ObjectError {
 ///
 /// Fails when the object is missing or shorter than the range.
 pub async fn read_stamp(loc: &StampLocation) -> Result<bytes::Bytes, ObjectError> {
-    if let Some(rest) = loc.uri.strip_prefix("s3://") {
-        let (bucket, key) = rest
-            .split_once('/')
-            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-            .ok_or_else(|| read_error(&loc.uri, "expected s3://bucket/key"))?;
-        let store = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .build()
-            .map_err(|e| read_error(&loc.uri, e))?;
-        return read_from(&store, &Path::from(key), loc).await;
-    }
-    let path = match loc.uri.strip_prefix("file://") {
-        Some(p) => std::path::PathBuf::from(p),
-        None if loc.uri.contains("://") => {
-            return Err(read_error(&loc.uri, "scheme must be file:// or s3://"))
+    let path = match Location::parse(&loc.uri).map_err(|e| read_error(&loc.uri, e))? {
+        Location::S3 { bucket, rest: key } => {
+            if key.is_empty() {
+                return Err(read_error(&loc.uri, "expected s3://bucket/key"));
+            }
+            let store = s3_store(bucket).map_err(|e| read_error(&loc.uri, e))?;
+            return read_from(&store, &Path::from(key), loc).await;
         }
-        None => std::path::PathBuf::from(&loc.uri),
+        Location::Local(path) => path,
     };
     let l = loc.clone();
     tokio::task::spawn_blocking(move || read_local(&path, l.range.clone()))
