@@ -289,8 +289,9 @@ impl Worker {
 }
 
 /// The stamps of a batch's new rows for the packed layout, copied back to back into one
-/// buffer of their own: a stamp is a slice of its packet's buffer, and until the sink has
-/// packed it the slice would keep the whole packet (its read buffer included) alive.
+/// buffer of their own: a stamp is a slice of its packet's buffer, and until its pack is
+/// written the slice would keep the whole packet (its read buffer included) alive. The
+/// packs hold these slices as they are (`ateda_objects::Packs`: no second copy).
 fn compact(rows: Vec<ateda_decode::AlertStamps>) -> Vec<RowStamps> {
     let total: usize = rows
         .iter()

@@ -16,11 +16,12 @@
 //!   multipart upload in parts of that size (at most two parts in flight). Local: the bytes
 //!   go to a hidden temporary file in the pack's directory, renamed into place without
 //!   replacing anything, as a per-stamp object is.
-//! - Memory: on S3 the stamps are copied into the pack's own buffer, one allocation of
-//!   up to a part (a stamp is a slice of its packet's buffer: holding the slice would keep
-//!   the whole packet), so a [`Packs`] holds the open pack's bytes plus at most one pack
-//!   still being closed in the background (multipart: two parts in flight). Local packs
-//!   are written out every 8 MiB.
+//! - Memory: a pack holds its stamps without copying them, so a stamp must not pin more
+//!   than itself: the ingest hands over stamps copied back to back into one buffer per
+//!   batch, not slices of the packets (which would keep whole packets alive). A
+//!   [`Packs`] holds the open pack's stamps plus at most one pack still being closed in
+//!   the background (multipart: two parts in flight); local packs are written out every
+//!   8 MiB.
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use ateda_schema::Survey;
 use bytes::Bytes;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ObjectStoreExt, PutPayload, PutPayloadMut, WriteMultipart};
 use tokio::task::JoinHandle;
 
 use crate::bucket::local_error;
@@ -126,9 +127,8 @@ enum Out {
         pending: Vec<Bytes>,
         pending_bytes: usize,
     },
-    /// Buffered for one PUT while it fits in a part: one allocation of up to a part,
-    /// freed as a whole once the PUT is done.
-    Buffer(Vec<u8>),
+    /// Buffered for one PUT while it fits in a part.
+    Buffer(PutPayloadMut),
     /// A multipart upload (the pack outgrew one part).
     Multipart(WriteMultipart),
 }
@@ -175,8 +175,7 @@ impl Packs {
             Entry::Vacant(v) => {
                 let key = pack_key(&self.survey, night, &self.run_id, self.seq);
                 self.seq += 1;
-                let capacity = self.opts.target.min(self.opts.part as u64) as usize;
-                v.insert(start(&self.bucket, key, capacity)?)
+                v.insert(start(&self.bucket, key)?)
             }
         };
         let offset = pack.len;
@@ -222,9 +221,8 @@ impl Packs {
     }
 }
 
-/// Opens a new pack under `key` (on S3 with a buffer of `capacity` bytes reserved: pages
-/// are only touched as stamps arrive).
-fn start(bucket: &Bucket, key: String, capacity: usize) -> Result<Pack, ObjectError> {
+/// Opens a new pack under `key`.
+fn start(bucket: &Bucket, key: String) -> Result<Pack, ObjectError> {
     let uri: Arc<str> = bucket.uri(&key).into();
     let out = match bucket.local_root() {
         Some(root) => {
@@ -244,7 +242,7 @@ fn start(bucket: &Bucket, key: String, capacity: usize) -> Result<Pack, ObjectEr
                 pending_bytes: 0,
             }
         }
-        None => Out::Buffer(Vec::with_capacity(capacity)),
+        None => Out::Buffer(PutPayloadMut::new()),
     };
     Ok(Pack {
         key,
@@ -278,13 +276,12 @@ async fn write(
             }
         }
         Out::Buffer(buf) => {
-            if buf.len().saturating_add(data.len()) <= part {
-                // A copy, so that the packet's buffer can be freed.
-                buf.extend_from_slice(&data);
+            if buf.content_length().saturating_add(data.len()) <= part {
+                buf.push(data);
                 return Ok(());
             }
             // Outgrew one part: a multipart upload from here on.
-            let buffered = Bytes::from(std::mem::take(buf));
+            let buffered = std::mem::take(buf).freeze();
             let path: Path = bucket.path(&pack.key);
             let upload = bucket
                 .store()
@@ -292,8 +289,10 @@ async fn write(
                 .await
                 .map_err(write_error)?;
             let mut chunked = WriteMultipart::new_with_chunk_size(upload, part);
-            chunked.put(buffered);
-            chunked.write(&data);
+            for chunk in buffered {
+                chunked.put(chunk);
+            }
+            chunked.put(data);
             pack.out = Out::Multipart(chunked);
         }
         Out::Multipart(chunked) => {
@@ -301,7 +300,7 @@ async fn write(
                 .wait_for_capacity(PARTS_IN_FLIGHT)
                 .await
                 .map_err(write_error)?;
-            chunked.write(&data);
+            chunked.put(data);
         }
     }
     Ok(())
@@ -367,12 +366,13 @@ async fn finish(bucket: Bucket, mut pack: Pack) -> Result<(), ObjectError> {
             .map_err(|e| local_error(bucket.base_uri(), &pack.key, e))
         }
         Out::Buffer(buf) => {
-            let payload = PutPayload::from(Bytes::from(std::mem::take(buf)));
+            let payload: PutPayload = std::mem::take(buf).freeze();
             bucket.put_payload_if_absent(&pack.key, payload).await?;
             Ok(())
         }
         Out::Multipart(_) => {
-            let Out::Multipart(chunked) = std::mem::replace(&mut pack.out, Out::Buffer(Vec::new()))
+            let Out::Multipart(chunked) =
+                std::mem::replace(&mut pack.out, Out::Buffer(PutPayloadMut::new()))
             else {
                 return Ok(());
             };
